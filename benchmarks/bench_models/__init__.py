@@ -1,0 +1,1 @@
+"""Per-system benchmark cases: each module defines ``cases(quick: bool) -> list[dict]``."""

@@ -1,0 +1,326 @@
+"""The model registry: a tiny module below ``stvsr.models``.
+
+Model files register one entry per configuration with :func:`register_model`;
+``stvsr.zoo`` reads the registry (it never works the other way round, so a model
+file never imports the zoo). An entry holds the builder, the converter for the
+authors' checkpoints, the model card and the weight sources.
+
+Registering a model (in ``stvsr/models/<system>.py``)::
+
+    from stvsr._registry import WeightSource, register_model, register_weights
+
+    @register_model("basicvsr", converter=convert_basicvsr, card={...})
+    def basicvsr(**overrides) -> BasicVSR:
+        return BasicVSR(**{**DEFAULTS, **overrides})
+
+    register_weights(
+        "basicvsr", "vimeo_bi",
+        WeightSource(
+            filename="basicvsr.vimeo_bi.safetensors",
+            sha256="<64 hex digits of the file>",
+            packaged="basicvsr.vimeo_bi.safetensors",     # under stvsr/zoo/weights/, if shipped
+            hf_repo="org/repo", hf_revision="<40-hex commit>",  # if on the Hugging Face Hub
+            card={"training_data": "Vimeo-90K (BI)", "metrics": [...]},
+        ),
+        default=True,
+    )
+
+Contracts
+---------
+* **Builder**: ``builder(**overrides) -> nn.Module``. ``builder()`` gives the
+  published configuration. The model's ``config`` attribute (see
+  :class:`stvsr.models.StvsrModel`) must be accepted back as overrides:
+  ``builder(**model.config)`` rebuilds an equivalent model (same state_dict keys
+  and shapes). That is how ``save_pretrained`` folders are loaded. If that does
+  not hold for a model, pass ``from_config=callable(config_dict) -> nn.Module``.
+* **Converter**: ``converter(state_dict) -> nn.Module`` takes the authors'
+  state_dict (``Mapping[str, Tensor]``, wrappers such as ``{"params": ...}``
+  already removed) and returns the loaded model. A converter that needs several
+  authors' files declares them in ``card["converter_inputs"]`` (an ordered
+  ``{input_name: description}``, e.g. ``{"rescaler": "rescaler/model.pth",
+  "inverter": "inverter/model.pth"}``); it then receives ONE state_dict whose
+  keys are prefixed ``"<input_name>/"`` (``"rescaler/downet.first_block.0.weight"``),
+  see :func:`merge_converter_inputs`.
+* **Weights** (:class:`WeightSource`): stvsr-format safetensors, i.e. the
+  state_dict of ``builder(**source.config)`` (``layout="stvsr"``), or the authors'
+  state_dict stored as safetensors, passed through the converter
+  (``layout="authors"``). ``sha256`` is the full hex digest of the file; every
+  file is checked against it before use. A variant is addressed as ``name.tag``;
+  ``register_weights(..., default=True)`` makes it what a bare ``name`` loads.
+
+Card fields
+-----------
+Required on every entry (checked by ``tests/models/test_registry.py``):
+``paper`` ({"title", "venue", "year"} or None for our own baselines),
+``authors_repo``, ``licence`` (of the original code), ``task`` ("stvsr" | "vsr" |
+"vfi" | "resampler" | "flow"), ``space_scale`` (float, "arbitrary" or None),
+``time`` ("arbitrary", a list of time stamps, or None), ``input_frames``,
+``colour``, ``params`` (int, exact), ``conformance`` (fixture folder or None),
+``summary`` (one sentence).
+
+Optional: ``training_data``; ``metrics`` (a list of ``{"dataset", "psnr", "ssim",
+"protocol"}`` where ``protocol`` says how they were computed, e.g. "Y (BT.601),
+crop 0, all frames, basicsr"); ``provenance`` (where the weights came from and how
+they were converted); ``converter_inputs`` (above); ``weights_free`` (True for
+parameter-free models: ``stvsr.load(name)`` builds them, nothing is loaded);
+``test_config`` (builder overrides giving a tiny model for the registry test);
+``test_input`` (how the registry test calls the model: ``{"inputs": {"lr": [B, T,
+C, h, w], ...}, "kwargs": {...}, "method": None, "output_shape": [...] or None}``:
+each input is a random tensor in [0, 1] of that shape, passed positionally in
+order, ``kwargs`` by keyword, ``method`` names a method to call instead of
+``forward``). Without ``test_input``, task "stvsr" is called as
+``model(lr (1, 2, 3, 16, 16), scale=s, times=(0.5,))`` and "vsr" as
+``model(lr (1, 3, 3, 16, 16))``; other tasks must declare ``test_input``.
+Per-weight fields (metrics, training data, provenance) go in ``WeightSource.card``
+and override the entry's card for that ``name.tag``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+Builder = Callable[..., nn.Module]
+Converter = Callable[[Mapping[str, torch.Tensor]], nn.Module]
+FromConfig = Callable[[Mapping[str, Any]], nn.Module]
+
+REQUIRED_CARD_FIELDS = (
+    "paper",
+    "authors_repo",
+    "licence",
+    "task",
+    "space_scale",
+    "time",
+    "input_frames",
+    "colour",
+    "params",
+    "conformance",
+    "summary",
+)
+TASKS = ("stvsr", "vsr", "vfi", "resampler", "flow")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+@dataclass
+class WeightSource:
+    """Where the weights of one tagged variant (``name.tag``) live, and their checksum.
+
+    The zoo looks for ``filename`` in this order: an explicit ``weights=`` path,
+    ``$STVSR_HOME/weights/<filename>``, the Hugging Face Hub (``hf_repo`` at the
+    pinned ``hf_revision``), then ``stvsr/zoo/weights/<packaged>``.
+    """
+
+    filename: str  # e.g. "msmr_arb.vimeo.safetensors"
+    sha256: str  # full lowercase hex digest of the file
+    hf_repo: str | None = None  # "org/repo" on the Hugging Face Hub
+    hf_revision: str | None = None  # pinned commit of hf_repo
+    packaged: str | None = None  # path relative to stvsr/zoo/weights/ when shipped with the package
+    card: dict[str, Any] = field(default_factory=dict)  # per-variant card fields (metrics, data, ...)
+    config: dict[str, Any] = field(default_factory=dict)  # builder overrides these weights need
+    layout: str = "stvsr"  # "stvsr": state_dict of the stvsr model; "authors": goes through the converter
+
+    def __post_init__(self) -> None:
+        self.sha256 = self.sha256.lower()
+        if not _SHA256.match(self.sha256):
+            raise ValueError(f"WeightSource.sha256 must be 64 hex digits, got {self.sha256!r}")
+        if not self.filename.endswith(".safetensors"):
+            raise ValueError(f"WeightSource.filename must be a .safetensors file, got {self.filename!r}")
+        if self.layout not in ("stvsr", "authors"):
+            raise ValueError(f"WeightSource.layout must be 'stvsr' or 'authors', got {self.layout!r}")
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    builder: Builder
+    converter: Converter | None = None
+    card: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, WeightSource] = field(default_factory=dict)  # tag -> source
+    default_tag: str | None = None
+    from_config: FromConfig | None = None
+
+    @property
+    def weights_free(self) -> bool:
+        """True for parameter-free models: there is nothing to load."""
+        return bool(self.card.get("weights_free", False))
+
+    def build(self, **overrides: Any) -> nn.Module:
+        model = self.builder(**overrides)
+        model.registry_name = self.name  # type: ignore[assignment]
+        return model
+
+    def build_from_config(self, config: Mapping[str, Any]) -> nn.Module:
+        """Rebuild the model recorded by ``model.config`` (see the module docs)."""
+        model = self.from_config(config) if self.from_config is not None else self.builder(**dict(config))
+        model.registry_name = self.name  # type: ignore[assignment]
+        return model
+
+    def tag_card(self, tag: str | None) -> dict[str, Any]:
+        """The entry's card updated with the fields of weight variant ``tag``."""
+        card = dict(self.card)
+        if tag is not None:
+            card.update(self.weights[tag].card)
+        return card
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    converter: Converter | None = None,
+    card: Mapping[str, Any] | None = None,
+    from_config: FromConfig | None = None,
+) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder(**overrides) -> nn.Module`` under ``name``.
+
+    ``name`` is lower case (letters, digits, ``_``, ``-``); a dot separates a weight
+    tag (``name.tag``), so names carry none.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"model name must match {_NAME.pattern} (no dots: they separate tags), got {name!r}")
+
+    def wrap(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelEntry(
+            name=name, builder=builder, converter=converter, card=dict(card or {}), from_config=from_config
+        )
+        return builder
+
+    return wrap
+
+
+def register_weights(name: str, tag: str, source: WeightSource, *, default: bool = False) -> None:
+    """Attach weight variant ``name.tag``; ``default=True`` makes a bare ``name`` load it.
+
+    The first variant registered is the default until another claims it.
+    """
+    if not _NAME.match(tag):
+        raise ValueError(f"weight tag must match {_NAME.pattern}, got {tag!r}")
+    entry = _REGISTRY.get(name) or get_entry(name)
+    if tag in entry.weights:
+        raise ValueError(f"weights {name}.{tag} are registered twice")
+    entry.weights[tag] = source
+    if default or entry.default_tag is None:
+        entry.default_tag = tag
+
+
+def _populate() -> None:
+    # importing the models package runs every model file's @register_model
+    import stvsr.models  # noqa: F401
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The entry registered as ``name``; unknown names raise with close matches."""
+    _populate()
+    if name not in _REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"unknown model {name!r}{hint} (stvsr.list_models() lists them)")
+    return _REGISTRY[name]
+
+
+def entry_names(pattern: str = "*") -> list[str]:
+    _populate()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def merge_converter_inputs(states: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """One state_dict from several authors' files: keys become ``"<input_name>/<key>"``."""
+    merged: dict[str, torch.Tensor] = {}
+    for input_name, state in states.items():
+        for key, value in state.items():
+            merged[f"{input_name}/{key}"] = value
+    return merged
+
+
+def split_converter_inputs(state: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """Inverse of :func:`merge_converter_inputs` (for converters that take several files)."""
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        input_name, sep, rest = key.partition("/")
+        if not sep:
+            raise ValueError(f"key {key!r} has no '<input_name>/' prefix")
+        out.setdefault(input_name, {})[rest] = value
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return f"x{int(value)}"
+    if isinstance(value, float):
+        return f"x{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + "]"
+    return "-" if value is None else str(value)
+
+
+def render_model_card(name: str, card: Mapping[str, Any], *, tag: str | None = None, version: str = "") -> str:
+    """A Hugging Face ``README.md`` (YAML front matter + sections) from a registry card."""
+    full = f"{name}.{tag}" if tag else name
+    lic = str(card.get("licence") or "other")
+    hf_licence = lic.lower() if re.match(r"^[A-Za-z0-9.\-]+$", lic) else "other"
+    lines = ["---", "library_name: stvsr", f"license: {hf_licence}", "tags:", "- stvsr", "- video-super-resolution"]
+    if card.get("task"):
+        lines.append(f"- {card['task']}")
+    lines += ["---", "", f"# {full}", ""]
+    if card.get("summary"):
+        lines += [str(card["summary"]), ""]
+    lines += ["## Model details", ""]
+    paper = card.get("paper")
+    if isinstance(paper, Mapping):
+        lines.append(f"- **Paper:** {paper.get('title', '?')} ({paper.get('venue', '?')}, {paper.get('year', '?')})")
+    elif paper:
+        lines.append(f"- **Paper:** {paper}")
+    for label, key in (
+        ("Original code", "authors_repo"),
+        ("Licence of the original code", "licence"),
+        ("Task", "task"),
+        ("Space scale", "space_scale"),
+        ("Time stamps", "time"),
+        ("Input frames", "input_frames"),
+        ("Colour order", "colour"),
+        ("Parameters", "params"),
+        ("Training data", "training_data"),
+        ("Provenance", "provenance"),
+    ):
+        value = card.get(key)
+        if value is None:
+            continue
+        if key == "params" and isinstance(value, int):
+            text = f"{value:,}"
+        elif key in ("space_scale", "time"):
+            text = _fmt(value)
+        else:
+            text = str(value)
+        lines.append(f"- **{label}:** {text}")
+    metrics = card.get("metrics") or []
+    if metrics:
+        lines += ["", "## Metrics", "", "| dataset | PSNR | SSIM | protocol |", "|---|---|---|---|"]
+        for m in metrics:
+            lines.append(f"| {m.get('dataset', '')} | {m.get('psnr', '')} | {m.get('ssim', '')} | {m.get('protocol', '')} |")
+    lines += [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "import stvsr",
+        "",
+        'model = stvsr.load("hf-hub:<org>/<repo>")  # or stvsr.load("<this folder>")',
+        "```",
+        "",
+    ]
+    if version:
+        lines += [f"Saved with stvsr {version}.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""Argument checks shared by the public API.
+
+Every check raises ``ValueError`` or ``TypeError`` with a message that names the
+argument and says what was expected, so that bad input fails loudly at the public
+boundary instead of producing a silently wrong result deep inside a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_tensor(x: object, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def check_float(x: torch.Tensor, name: str) -> None:
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have a floating dtype (float16/bfloat16/float32/float64), got {x.dtype}")
+
+
+def check_rank(x: torch.Tensor, name: str, rank: int, layout: str) -> None:
+    if x.dim() != rank:
+        raise ValueError(f"{name} must be a {rank}-D tensor of layout ({layout}), got shape {tuple(x.shape)}")
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def check_video(
+    x: object, name: str = "lr", *, channels: int | None = 3, min_frames: int = 1, finite: bool = True
+) -> torch.Tensor:
+    """Check a video tensor of layout (B, T, C, H, W) with a floating dtype."""
+    t = check_tensor(x, name)
+    check_rank(t, name, 5, "B, T, C, H, W")
+    check_float(t, name)
+    if channels is not None and t.shape[2] != channels:
+        raise ValueError(f"{name} must have {channels} channels in dim 2 (B, T, C, H, W), got shape {tuple(t.shape)}")
+    if t.shape[1] < min_frames:
+        raise ValueError(f"{name} must have at least {min_frames} frames in dim 1, got {t.shape[1]}")
+    if t.shape[-1] < 1 or t.shape[-2] < 1:
+        raise ValueError(f"{name} has an empty spatial size {tuple(t.shape[-2:])}")
+    if finite:
+        check_finite(t, name)
+    return t
+
+
+def check_scale(scale: float | Sequence[float], name: str = "scale", *, max_scale: float = 64.0) -> tuple[float, float]:
+    """Normalise a space scale to ``(scale_h, scale_w)``, both finite and in (0, max_scale]."""
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        pair: tuple[float, ...] = (float(scale), float(scale))
+    elif isinstance(scale, Sequence) and not isinstance(scale, str) and len(scale) == 2:
+        pair = (float(scale[0]), float(scale[1]))
+    else:
+        raise TypeError(f"{name} must be a positive number or a pair (scale_h, scale_w), got {scale!r}")
+    for s in pair:
+        if not math.isfinite(s) or s <= 0:
+            raise ValueError(f"{name} must be > 0 and finite, got {scale!r}")
+        if s > max_scale:
+            raise ValueError(f"{name} must be at most {max_scale}, got {scale!r}")
+    return pair[0], pair[1]
+
+
+def check_times(times: float | Sequence[float], name: str = "times", *, closed: bool = False) -> tuple[float, ...]:
+    """Normalise time stamps to a tuple of floats in (0, 1) (or [0, 1] when ``closed``)."""
+    if isinstance(times, (int, float)) and not isinstance(times, bool):
+        seq: tuple[float, ...] = (float(times),)
+    elif isinstance(times, Sequence) and not isinstance(times, str):
+        seq = tuple(float(t) for t in times)
+    elif isinstance(times, torch.Tensor):
+        seq = tuple(float(t) for t in times.flatten().tolist())
+    else:
+        raise TypeError(f"{name} must be a float or a sequence of floats, got {times!r}")
+    for t in seq:
+        ok = (0.0 <= t <= 1.0) if closed else (0.0 < t < 1.0)
+        if not math.isfinite(t) or not ok:
+            interval = "[0, 1]" if closed else "(0, 1)"
+            raise ValueError(f"{name} must lie in {interval}, got {t!r}")
+    return seq
+
+
+def check_positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value

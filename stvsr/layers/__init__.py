@@ -1,0 +1,1 @@
+"""Reusable nn.Modules that users compose (one idea per file)."""

@@ -1,0 +1,1 @@
+"""Optical-flow networks (SpyNet, PWC-Net, RIFE's IFBlock/IFNet)."""

@@ -1,0 +1,1 @@
+"""Model zoo: registry access, weight resolution and loading (``stvsr.load``)."""

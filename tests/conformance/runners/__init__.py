@@ -1,0 +1,1 @@
+"""One module per conformance fixture folder: ``run(case) -> {output name: tensor}``."""

@@ -1,0 +1,120 @@
+"""Output time grids: which input frames and which ``t`` make each output frame.
+
+A video's frames sit at (possibly irregular) timestamps ``in_times`` in seconds.
+For a target frame rate the output frames sit on the regular grid
+``t0 + k / fps_out`` for every ``k`` whose time does not pass the last input frame
+(the output spans the input's first to last timestamp: never extrapolated), so
+
+- x2 of N frames gives 2N - 1 frames, x1 gives N, 30 -> 24 fps of 30 frames gives 24;
+- variable-frame-rate input is handled through its real timestamps.
+
+Each output frame is then a *key* frame (it coincides with an input frame, within
+``1e-6`` of the gap) or lies at fraction ``t`` in (0, 1) between input frames
+``i`` and ``i + 1``. Across a scene cut no frame is interpolated: the nearest
+input frame is repeated instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+#: gaps closer than this (as a fraction of the input interval) snap to the key frame
+SNAP = 1e-6
+
+
+def as_fraction(rate: float | Fraction | str, name: str = "fps") -> Fraction:
+    """A positive frame rate as an exact fraction (29.97 -> 30000/1001, 59.94 -> 60000/1001)."""
+    if isinstance(rate, str):
+        try:
+            rate = Fraction(rate)
+        except (ValueError, ZeroDivisionError) as exc:
+            raise ValueError(f"{name} must be a positive number, got {rate!r}") from exc
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, Fraction)):
+        raise TypeError(f"{name} must be a positive number, got {rate!r}")
+    if not math.isfinite(float(rate)) or rate <= 0:
+        raise ValueError(f"{name} must be positive and finite, got {rate!r}")
+    # NTSC rates written in decimals (29.97, 59.94, 23.976) mean the /1001 family
+    for base in (24, 25, 30, 48, 50, 60, 120, 240):
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(float(rate) - float(ntsc)) < 5e-3:
+            return ntsc
+    frac = Fraction(rate).limit_denominator(1001)
+    # a rate measured from millisecond timestamps (24.0003) means the nearby simple one
+    simple = Fraction(rate).limit_denominator(16)
+    return simple if abs(float(simple) - float(rate)) < 1e-3 * float(rate) else frac
+
+
+def target_fps(fps: float | str | Fraction | None, fps_in: Fraction) -> Fraction:
+    """Resolve a requested rate: ``None`` keeps ``fps_in``, ``"x2"``/``"x2.5"`` multiply it."""
+    if fps is None:
+        return fps_in
+    if isinstance(fps, str) and fps.lower().startswith("x"):
+        factor = as_fraction(fps[1:], "fps multiplier")
+        return fps_in * factor
+    return as_fraction(fps)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One output frame: at ``time`` seconds, made from input frames ``i`` and ``i + 1`` at ``t``.
+
+    ``t == 0`` means input frame ``i`` itself (a key frame).
+    """
+
+    index: int
+    time: float
+    i: int
+    t: float
+
+    @property
+    def is_key(self) -> bool:
+        return self.t == 0.0
+
+
+def output_times(in_times: Sequence[float], fps_out: Fraction) -> list[float]:
+    """Regular output timestamps from the first to the last input timestamp (inclusive)."""
+    if len(in_times) == 0:
+        return []
+    t0, t_last = float(in_times[0]), float(in_times[-1])
+    step = 1.0 / float(fps_out)
+    # tolerance: a grid point within a millionth of a frame of the last input still counts
+    n = int(math.floor((t_last - t0) / step + SNAP)) + 1
+    return [t0 + k / float(fps_out) for k in range(n)]
+
+
+def plan(in_times: Sequence[float], fps_out: Fraction, cuts: Iterable[int] = ()) -> list[Sample]:
+    """Map every output timestamp to ``(i, t)`` on the input timeline.
+
+    Args:
+        in_times: strictly increasing input timestamps in seconds.
+        fps_out: output frame rate.
+        cuts: indices ``i`` such that a scene cut lies between input frames ``i`` and ``i + 1``.
+
+    Returns:
+        One :class:`Sample` per output frame, in time order.
+    """
+    times = [float(t) for t in in_times]
+    for a, b in zip(times, times[1:]):
+        if not b > a:
+            raise ValueError(f"in_times must be strictly increasing, got {a} then {b}")
+    cut_set = set(cuts)
+    samples: list[Sample] = []
+    i = 0
+    for k, ts in enumerate(output_times(times, fps_out)):
+        while i + 1 < len(times) and times[i + 1] <= ts + SNAP * (times[i + 1] - times[i]):
+            i += 1
+        if i + 1 >= len(times):
+            samples.append(Sample(k, ts, len(times) - 1, 0.0))
+            continue
+        t = round((ts - times[i]) / (times[i + 1] - times[i]), 9)  # 0.49999999997 is 0.5
+        if t < SNAP:
+            t = 0.0
+        if t > 0.0 and i in cut_set:  # never blend two scenes: repeat the nearer frame
+            i_near = i if t < 0.5 else i + 1
+            samples.append(Sample(k, ts, i_near, 0.0))
+            continue
+        samples.append(Sample(k, ts, i, t))
+    return samples

@@ -118,3 +118,58 @@ def plan(in_times: Sequence[float], fps_out: Fraction, cuts: Iterable[int] = ())
             continue
         samples.append(Sample(k, ts, i, t))
     return samples
+
+
+class StreamPlanner:
+    """:func:`plan` for a stream: feed input timestamps one by one, get samples as soon as known.
+
+    ``push(time)`` returns the samples whose output time lies at or before ``time``
+    (they only need input frames up to the one just pushed); ``push(time, cut=True)``
+    says a scene cut lies between the previous frame and this one. ``finish()``
+    returns the rest. The concatenation equals :func:`plan` on the whole list.
+    """
+
+    def __init__(self, fps_out: Fraction) -> None:
+        self.step = 1.0 / float(fps_out)
+        self.fps_out = fps_out
+        self.times: list[float] = []
+        self.cuts: set[int] = set()
+        self.k = 0
+
+    def _time(self, k: int) -> float:
+        return self.times[0] + k / float(self.fps_out)
+
+    def push(self, time: float, cut: bool = False) -> list[Sample]:
+        if self.times and not time > self.times[-1]:
+            raise ValueError(f"frame times must be strictly increasing, got {self.times[-1]} then {time}")
+        self.times.append(float(time))
+        n = len(self.times)
+        if n >= 2 and cut:
+            self.cuts.add(n - 2)
+        if n < 2:
+            return []
+        i = n - 2
+        a, b = self.times[i], self.times[i + 1]
+        out: list[Sample] = []
+        # samples strictly before frame i+1 (within the snap) belong to pair i
+        while self._time(self.k) < b - SNAP * (b - a):
+            ts = self._time(self.k)
+            t = round((ts - a) / (b - a), 9)
+            if t < SNAP:
+                t = 0.0
+            if t > 0.0 and i in self.cuts:
+                out.append(Sample(self.k, ts, i if t < 0.5 else i + 1, 0.0))
+            else:
+                out.append(Sample(self.k, ts, i, t))
+            self.k += 1
+        return out
+
+    def finish(self) -> list[Sample]:
+        if not self.times:
+            return []
+        last = len(self.times) - 1
+        out = []
+        while self._time(self.k) <= self.times[-1] + SNAP * self.step:
+            out.append(Sample(self.k, self._time(self.k), last, 0.0))
+            self.k += 1
+        return out

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stvsr.video.timegrid import as_fraction, output_times, plan, target_fps
+from stvsr.video.timegrid import StreamPlanner, as_fraction, output_times, plan, target_fps
 
 
 def times(n: int, fps: float) -> list[float]:
@@ -88,3 +88,20 @@ def test_errors() -> None:
         as_fraction(None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="increasing"):
         plan([0.0, 0.1, 0.1], Fraction(10))
+
+
+@given(
+    n=st.integers(1, 30),
+    fin=st.sampled_from([24, 25, 30, 60]),
+    fout=st.sampled_from([10, 24, 25, 30, 50, 60]),
+    cuts=st.sets(st.integers(0, 28), max_size=4),
+)
+def test_stream_planner_equals_plan(n: int, fin: int, fout: int, cuts: set[int]) -> None:
+    in_t = times(n, fin)
+    cuts = {c for c in cuts if c < n - 1}
+    planner = StreamPlanner(Fraction(fout))
+    streamed = []
+    for k, t in enumerate(in_t):
+        streamed += planner.push(t, cut=(k - 1) in cuts)
+    streamed += planner.finish()
+    assert streamed == plan(in_t, Fraction(fout), cuts=cuts)

@@ -337,6 +337,10 @@ class VideoWriter:
                 self._container = None
             if self.frames_written == 0:
                 raise VideoError("no frames were written")
+            # mkstemp/mkdtemp create owner-only files: give the result the usual permissions
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._tmp, (0o777 if self._tmp.is_dir() else 0o666) & ~umask)
             if self.dst.exists():
                 if self.dst.is_dir():
                     shutil.rmtree(self.dst)

@@ -38,9 +38,9 @@ Contracts
   already removed) and returns the loaded model. A converter that needs several
   authors' files declares them in ``card["converter_inputs"]`` (an ordered
   ``{input_name: description}``, e.g. ``{"rescaler": "rescaler/model.pth",
-  "inverter": "inverter/model.pth"}``); it then receives ONE state_dict whose
-  keys are prefixed ``"<input_name>/"`` (``"rescaler/downet.first_block.0.weight"``),
-  see :func:`merge_converter_inputs`.
+  "inverter": "inverter/model.pth"}``); ``stvsr.convert_checkpoint`` and
+  ``stvsr convert`` then call it with ``{input_name: state_dict}`` (one authors'
+  state_dict per declared input, read with ``weights_only=True``).
 * **Weights** (:class:`WeightSource`): stvsr-format safetensors, i.e. the
   state_dict of ``builder(**source.config)`` (``layout="stvsr"``), or the authors'
   state_dict stored as safetensors, passed through the converter
@@ -236,26 +236,6 @@ def entry_names(pattern: str = "*") -> list[str]:
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
-def merge_converter_inputs(states: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """One state_dict from several authors' files: keys become ``"<input_name>/<key>"``."""
-    merged: dict[str, torch.Tensor] = {}
-    for input_name, state in states.items():
-        for key, value in state.items():
-            merged[f"{input_name}/{key}"] = value
-    return merged
-
-
-def split_converter_inputs(state: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
-    """Inverse of :func:`merge_converter_inputs` (for converters that take several files)."""
-    out: dict[str, dict[str, torch.Tensor]] = {}
-    for key, value in state.items():
-        input_name, sep, rest = key.partition("/")
-        if not sep:
-            raise ValueError(f"key {key!r} has no '<input_name>/' prefix")
-        out.setdefault(input_name, {})[rest] = value
-    return out
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return f"x{int(value)}"
@@ -309,7 +289,9 @@ def render_model_card(name: str, card: Mapping[str, Any], *, tag: str | None = N
     if metrics:
         lines += ["", "## Metrics", "", "| dataset | PSNR | SSIM | protocol |", "|---|---|---|---|"]
         for m in metrics:
-            lines.append(f"| {m.get('dataset', '')} | {m.get('psnr', '')} | {m.get('ssim', '')} | {m.get('protocol', '')} |")
+            lines.append(
+                f"| {m.get('dataset', '')} | {m.get('psnr', '')} | {m.get('ssim', '')} | {m.get('protocol', '')} |"
+            )
     lines += [
         "",
         "## Usage",
@@ -317,7 +299,8 @@ def render_model_card(name: str, card: Mapping[str, Any], *, tag: str | None = N
         "```python",
         "import stvsr",
         "",
-        'model = stvsr.load("hf-hub:<org>/<repo>")  # or stvsr.load("<this folder>")',
+        f'model = stvsr.load("{full}")  # from the stvsr registry',
+        'model = stvsr.load("hf-hub:<org>/<repo>")  # this folder on the Hub, or stvsr.load("<this folder>")',
         "```",
         "",
     ]

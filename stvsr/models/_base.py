@@ -58,7 +58,9 @@ class CheckpointError(ValueError):
     """A state_dict does not fit a model: lists missing, unexpected and mismatched keys."""
 
 
-def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str = "checkpoint") -> None:
+def load_state_dict_strict(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str = "checkpoint"
+) -> None:
     """Load ``state_dict`` into ``model`` requiring the exact key set and shapes.
 
     Raises :class:`CheckpointError` naming every missing, unexpected and

@@ -319,12 +319,14 @@ class Upscaler:
         W, ov = self.window, self.overlap
         step = W - ov
         half = ov // 2
-        state = {"m": 0, "owned_from": 0, "n": 0, "prev_thumb": None}
+        m = 0  # next window
+        owned_from = 0  # first key frame index not yet emitted
+        prev_thumb: torch.Tensor | None = None
         bar = tqdm(total=total, unit="frame", disable=not self.progress, desc="stvsr")
         out_hw: tuple[int, int] | None = None
 
         def run_window(start: int, owned_to: int, last_frame: int) -> Iterator[torch.Tensor]:
-            nonlocal out_hw
+            nonlocal out_hw, owned_from
             if self.traits.frames is None:  # any T >= 2: a short clip is one shorter window
                 idx = list(range(start, min(start + W, last_frame + 1)))
             else:  # a fixed frame count: repeat the last frame of a clip that is too short
@@ -332,7 +334,7 @@ class Upscaler:
             lr = torch.stack([buffer[i] for i in idx])[None]
             if out_hw is None:
                 out_hw = self.output_size(*lr.shape[-2:])
-            own = [s for s in pending if state["owned_from"] <= s.i < owned_to]
+            own = [s for s in pending if owned_from <= s.i < owned_to]
             times, mapping = self._times_for(own)
             y = self._run(lr.to(self.device), times, out_hw)[0]
             k = len(times)
@@ -348,7 +350,7 @@ class Upscaler:
                 bar.update(1)
                 yield frame.cpu()
             pending[:] = [s for s in pending if s.i >= owned_to]
-            state["owned_from"] = owned_to
+            owned_from = owned_to
 
         n = 0
         for item in frames:
@@ -363,28 +365,26 @@ class Upscaler:
             cut = False
             if self.cut_threshold is not None:
                 thumb = _thumb(image)
-                prev = state["prev_thumb"]
-                cut = prev is not None and float((thumb - prev).abs().mean()) > self.cut_threshold
-                state["prev_thumb"] = thumb
+                cut = prev_thumb is not None and float((thumb - prev_thumb).abs().mean()) > self.cut_threshold
+                prev_thumb = thumb
                 self.cuts += int(cut)
             buffer[n] = image.float()
             pending += planner.push(ts, cut=cut)
             n += 1
             # window m is complete, and not the last one, once frame s_m + W exists
-            while state["m"] * step + W < n:
-                start = state["m"] * step
-                owned_to = start + step + half
-                yield from run_window(start, owned_to, n - 1)
-                state["m"] += 1
+            while m * step + W < n:
+                start = m * step
+                yield from run_window(start, start + step + half, n - 1)
+                m += 1
                 # the last window may start before the next regular one: keep what it could need
-                keep_from = min(state["m"] * step, n - W)
+                keep_from = min(m * step, n - W)
                 for i in [i for i in buffer if i < keep_from]:
                     del buffer[i]
         if n < 2:
             bar.close()
             raise ValueError(f"the video has {n} frame(s); at least 2 are needed")
         pending += planner.finish()
-        start = max(0, min(state["m"] * step, n - W))
+        start = max(0, min(m * step, n - W))
         yield from run_window(start, n, n - 1)
         bar.close()
 

@@ -1,0 +1,148 @@
+"""The ``stvsr`` command line.
+
+Each subcommand is a pair of functions, ``<name>_arguments(parser)`` declaring its
+arguments and ``<name>_command(args) -> int`` running it, listed in
+:data:`COMMANDS`. Heavy modules are imported inside the command functions, so
+``stvsr --help`` stays fast. Errors are printed as one line on stderr with a
+non-zero exit status; ``--debug`` shows the traceback instead.
+
+Add a subcommand by writing its two functions and appending a :class:`Command`
+to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "Command", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str = ""
+
+
+# --- stvsr models -------------------------------------------------------------------------------
+
+
+def models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'msmr*' (default: all)")
+    p.add_argument("--pretrained", action="store_true", help="only models with weights (or needing none)")
+    p.add_argument("--task", default=None, help="only this task: stvsr, vsr, vfi, resampler, flow")
+
+
+def models_command(args: argparse.Namespace) -> int:
+    from stvsr.zoo.cli import models_table
+
+    print(models_table(args.pattern, pretrained=True if args.pretrained else None, task=args.task))
+    return 0
+
+
+# --- stvsr convert ------------------------------------------------------------------------------
+
+
+def convert_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="registry name of the model (see `stvsr models`)")
+    p.add_argument(
+        "src",
+        nargs="+",
+        help="the authors' checkpoint (.pth/.pkl); models needing several files take them in the order of "
+        "their card's converter_inputs, or as INPUT=PATH",
+    )
+    p.add_argument("-o", "--output", required=True, help="output folder (config.json, model.safetensors, README.md)")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty output folder")
+
+
+def convert_command(args: argparse.Namespace) -> int:
+    from stvsr.zoo.cli import convert_command as convert
+
+    out = convert(args.name, args.src, args.output, overwrite=args.overwrite)
+    print(f"wrote {out} (load it with stvsr.load({str(out)!r}))")
+    return 0
+
+
+def _video(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """The argument and run functions of a video subcommand, imported only when used."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        from stvsr.video import commands
+
+        getattr(commands, f"{name}_arguments")(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from stvsr.video import commands
+
+        return int(getattr(commands, f"{name}_command")(args))
+
+    return add, run
+
+
+COMMANDS: list[Command] = [
+    Command("upscale", "upscale videos in space and time", *_video("upscale")),
+    Command("demo", "run the main job on a shipped clip with shipped weights", *_video("demo")),
+    Command("info", "describe video files", *_video("info")),
+    Command("models", "list the model registry", models_arguments, models_command),
+    Command(
+        "convert",
+        "convert an authors' checkpoint into a save_pretrained folder",
+        convert_arguments,
+        convert_command,
+    ),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stvsr import __version__
+
+    parser = argparse.ArgumentParser(prog="stvsr", description="Space-time video super-resolution.")
+    parser.add_argument("--version", action="version", version=f"stvsr {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    # subparsers accept --debug too; SUPPRESS keeps a global --debug when the subcommand omits it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help, parents=[common])
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``stvsr`` command line; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (argparse already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("stvsr: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"stvsr {args.command}: error: {_one_line(exc)} (--debug shows the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

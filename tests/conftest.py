@@ -12,6 +12,10 @@ settings.register_profile(
 settings.register_profile("ci", deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+# One intra-op thread per test process: pytest-xdist already runs one process per core, and
+# small convolutions get slower, not faster, with more threads than free cores.
+torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():

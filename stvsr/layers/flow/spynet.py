@@ -52,6 +52,9 @@ class SpyNet(nn.Module):
     multiple of 32 inside); the output is ``(B, 2, H, W)`` in pixels (x, y).
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.basic_module = nn.ModuleList([SpyNetBasicModule() for _ in range(6)])

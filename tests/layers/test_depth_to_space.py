@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stvsr.layers.depth_to_space import (
+    ArbitraryDepthToSpace,
+    CascadeDepthToSpace,
+    OffsetResampler,
+    ratio_grid,
+    sample_grid,
+    subpixel_coordinates,
+)
+
+
+def test_ratio_grid_integer_ratio_matches_half_pixel_resize() -> None:
+    # pixel-centre mapping (j + .5)/r - .5 is what align_corners=False bilinear resizing does
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64)
+    grid = ratio_grid((10, 12), 2.0, 2.0, (5, 6))
+    got = sample_grid(x, grid)
+    want = F.interpolate(x, size=(10, 12), mode="bilinear", align_corners=False)
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # borders: zeros vs clamping
+    torch.testing.assert_close(got[inner], want[inner])
+
+
+def test_ratio_grid_identity_at_ratio_one() -> None:
+    x = torch.randn(2, 3, 4, 7, dtype=torch.float64)
+    torch.testing.assert_close(sample_grid(x, ratio_grid((4, 7), 1.0, 1.0, (4, 7))), x)
+
+
+def test_subpixel_coordinates() -> None:
+    c = subpixel_coordinates((5, 4), 2.0, 1.0)
+    assert c.shape == (1, 4, 5, 4)
+    assert torch.allclose(c[0, 0], torch.ones(5, 4, dtype=torch.float64))
+    assert torch.allclose(c[0, 1], torch.full((5, 4), 0.5, dtype=torch.float64))
+    # rows: (i + .5)/2 = .25, .75, 1.25, ... -> frac - .5 = -.25, .25, -.25, ...
+    assert torch.allclose(c[0, 2, :, 0], torch.tensor([-0.25, 0.25, -0.25, 0.25, -0.25], dtype=torch.float64))
+    # ratio 1: (j + .5) is never an integer; +0.001 keeps exact halves on the lower cell
+    assert torch.allclose(c[0, 3, 0], torch.zeros(4, dtype=torch.float64))
+
+
+def test_offset_resampler_zero_offset_is_plain_grid() -> None:
+    m = OffsetResampler(8).double()
+    torch.nn.init.zeros_(m.offset.weight)
+    torch.nn.init.zeros_(m.offset.bias)
+    like = torch.zeros(1, dtype=torch.float64)
+    g = m.grid((8, 10), 1.5, 1.7, (12, 17), like)
+    torch.testing.assert_close(g, ratio_grid((12, 17), 1.5, 1.7, (8, 10)))
+
+
+def test_offset_resampler_resizes_the_mlp_grid() -> None:
+    m = OffsetResampler(8).double()
+    like = torch.zeros(1, dtype=torch.float64)
+    g = m.grid((8, 10), 1.5, 1.7, (12, 16), like, mlp_size=(12, 17))
+    assert g.shape == (1, 12, 16, 2)
+
+
+@pytest.mark.parametrize("cls", [CascadeDepthToSpace, ArbitraryDepthToSpace])
+@pytest.mark.parametrize("scale,size", [((4.0, 4.0), (24, 28)), ((2.5, 3.3), (15, 20)), ((1.0, 1.0), (6, 7)),
+                                        ((1.5, 1.5), (9, 10)), ((3.3, 2.0), (20, 14))])
+def test_upsamplers_non_integer_sizes(cls: type, scale: tuple[float, float], size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    m = cls(16, 8).eval()
+    x = torch.randn(2, 16, 6, 7)
+    y = m(x, scale[0], scale[1], size)
+    assert y.shape == (2, 3, *size) and torch.isfinite(y).all()
+
+
+def test_cascade_is_cascaded_and_arbitrary_is_parallel() -> None:
+    c = CascadeDepthToSpace(16, 8)
+    a = ArbitraryDepthToSpace(16, 8)
+    assert c.cascade_ps_result.ps_x8.upsample_conv.weight.shape == (32, 8, 3, 3)
+    assert a.cascade_ps_result.ps_x8.upsample_conv.weight.shape == (8 * 64, 16, 3, 3)
+    assert "sa_up.offset.weight" in a.state_dict() and "spacial_adaptive_conv.weight_pool" in c.state_dict()
+
+
+def test_grids_are_reusable_across_frames() -> None:
+    torch.manual_seed(0)
+    m = ArbitraryDepthToSpace(16, 8).eval()
+    x = torch.randn(3, 16, 6, 7)
+    grids = m.grids((6, 7), 2.5, 2.5, (15, 18), x)
+    torch.testing.assert_close(m(x, 2.5, 2.5, (15, 18), grids), m(x, 2.5, 2.5, (15, 18)))
+
+
+@pytest.mark.parametrize("cls", [CascadeDepthToSpace, ArbitraryDepthToSpace])
+def test_gradients_reach_every_parameter(cls: type) -> None:
+    torch.manual_seed(0)
+    m = cls(16, 8).train()
+    x = torch.randn(2, 16, 6, 6, requires_grad=True)
+    m(x, 2.3, 2.7, (14, 16)).square().mean().backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing and x.grad is not None
+
+
+def test_gradcheck_sample_grid() -> None:
+    x = torch.randn(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    grid = ratio_grid((5, 7), 1.3, 1.4, (4, 5))
+    assert torch.autograd.gradcheck(lambda t: sample_grid(t, grid), (x,))
+
+
+def test_bfloat16_close_to_float32() -> None:
+    torch.manual_seed(0)
+    m = ArbitraryDepthToSpace(16, 8).eval()
+    x = torch.randn(1, 16, 6, 7)
+    with torch.no_grad():
+        ref = m(x, 2.5, 3.3, (15, 23))
+        got = m.to(torch.bfloat16)(x.bfloat16(), 2.5, 3.3, (15, 23))
+    assert got.dtype == torch.bfloat16
+    assert (got.float() - ref).abs().max() < 0.1 * max(1.0, float(ref.abs().max()))

@@ -69,26 +69,31 @@ def convert_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _video(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
-    """The argument and run functions of a video subcommand, imported only when used."""
+def _lazy(
+    module: str, name: str
+) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """The argument and run functions of a subcommand living in ``module``, imported only when used."""
+    import importlib
 
     def add(p: argparse.ArgumentParser) -> None:
-        from stvsr.video import commands
-
-        getattr(commands, f"{name}_arguments")(p)
+        getattr(importlib.import_module(module), f"{name}_arguments")(p)
 
     def run(args: argparse.Namespace) -> int:
-        from stvsr.video import commands
-
-        return int(getattr(commands, f"{name}_command")(args))
+        return int(getattr(importlib.import_module(module), f"{name}_command")(args))
 
     return add, run
+
+
+def _video(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    return _lazy("stvsr.video.commands", name)
 
 
 COMMANDS: list[Command] = [
     Command("upscale", "upscale videos in space and time", *_video("upscale")),
     Command("demo", "run the main job on a shipped clip with shipped weights", *_video("demo")),
     Command("info", "describe video files", *_video("info")),
+    Command("evaluate", "score models on a dataset under a named protocol", *_lazy("stvsr.eval.commands", "evaluate")),
+    Command("train", "train a model from a YAML/JSON config", *_lazy("stvsr.train.commands", "train")),
     Command("models", "list the model registry", models_arguments, models_command),
     Command(
         "convert",

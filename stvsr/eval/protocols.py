@@ -1,0 +1,434 @@
+"""Named evaluation protocols with their exact rules.
+
+Published STVSR numbers depend on small choices (which frames are inputs, which
+are scored, how LR frames are made, how long clips are cut into windows), so each
+protocol fixes all of them and :func:`plan` turns a protocol and a clip length into
+the concrete lists of input frames, model windows and scored frames.
+
+Rules shared by every protocol
+------------------------------
+* **Ground truth**: the clip's frames as read (8-bit RGB from PNG / lossless video),
+  indexed ``0 .. N-1``. They are first *mod-cropped* (bottom/right) so that the LR
+  size is a whole number of pixels: ``h = floor(H / s)``, HR cropped to
+  ``round(s * h)`` (for integer ``s``: the largest multiple of ``s``; a no-op on Vid4
+  and Vimeo-90K).
+* **Time**: a protocol's time factor is the ratio ``r = a / b`` (reduced fraction) of
+  output to input frame rate. LR inputs ("key frames") are the GT frames whose index
+  is a multiple of ``a`` (``0, a, 2a, ...`` up to the last one that fits); the model
+  is asked for ``times = (1/a, 2/a, ..., (a-1)/a)`` between every pair of keys, which
+  reproduces every GT index from the first to the last key; the *scored* frames are
+  the produced GT indices that are multiples of ``b`` (all of them for an integer
+  factor). ``r = 4/5`` ("30->24 fps") therefore feeds every 4th frame and scores every
+  5th. GT frames after the last key are not produced and not scored (e.g. the last
+  frame of an even-length clip at x2: Vid4 ``city`` scores 33 of its 34 frames).
+* **Space**: BI = MATLAB-compatible bicubic (antialiased) :func:`stvsr.ops.imresize`
+  by ``1/s``; BD = :func:`stvsr.ops.bd_degrade` (Gaussian sigma 1.6, 13x13, stride
+  ``s``; Zooming Slow-Mo / MSITF / BasicVSR's BD). LR frames are rounded to 8-bit
+  values, as the LR PNGs of the benchmarks are.
+* **Windows**: a clip's ``M`` key frames are processed in windows of ``L`` keys
+  (``L = None``: the whole clip in one call, MsMr's official Vid4 test). Window ``m``
+  starts at key ``m * (L - 1)`` (neighbouring windows share one key frame); the last
+  window is moved back to end on the last key. Every produced GT frame is taken from
+  the *first* window that produces it. ``L`` is the protocol's default, the model's
+  card ``input_frames`` when it is a fixed number (RIFE: 2), or the user's choice.
+* **Scores**: :func:`stvsr.metrics.psnr` / :func:`stvsr.metrics.ssim` (BasicSR
+  protocol: outputs clamped and rounded to 8-bit) per scored frame, on the protocol's
+  channel (Y = BT.601 luma) with its ``crop_border``; a clip's score is the mean over
+  its scored frames; the overall score is reported both as the mean over all scored
+  frames and as the mean of the clip means.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+import torch
+from torch import nn
+
+from stvsr.ops.resize import bd_degrade, imresize
+
+__all__ = [
+    "PROTOCOLS",
+    "CONTINUOUS_SCALES",
+    "CONTINUOUS_TIMES",
+    "ModelSpec",
+    "Plan",
+    "Protocol",
+    "degrade",
+    "get_protocol",
+    "list_protocols",
+    "plan",
+    "prepare",
+    "run_clip",
+]
+
+#: the ``continuous`` protocol's grid
+CONTINUOUS_SCALES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+CONTINUOUS_TIMES: tuple[Fraction, ...] = (Fraction(2), Fraction(3), Fraction(4), Fraction(6), Fraction(4, 5))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation setting (a cell of a grid protocol is a Protocol too).
+
+    Attributes:
+        name: registry name (``vid4-bi-4x2x``) or ``<grid>/<cell>`` for grid cells.
+        summary: one line.
+        degradation: ``"bi"``, ``"bd"`` or ``"none"`` (space factor 1).
+        scale: space factor ``s`` (HR / LR).
+        time: output / input frame rate ``r`` (1: no temporal upsampling).
+        y_channel: score BT.601 luma (True) or RGB.
+        crop_border: pixels dropped at each side before scoring.
+        window: default key frames per model call (None: the whole clip).
+        score: ``"all"`` produced frames matching the output grid, or ``"interpolated"``
+            (frame interpolation: key frames are copies of the input and are skipped).
+        cells: grid protocols only: the concrete cells (see :func:`Protocol.expand`).
+        notes: protocol-specific rules (which paper's protocol it follows).
+    """
+
+    name: str
+    summary: str
+    degradation: str = "bi"
+    scale: float = 4.0
+    time: Fraction = Fraction(2)
+    y_channel: bool = True
+    crop_border: int = 0
+    window: int | None = None
+    score: str = "all"
+    cells: tuple[Protocol, ...] = field(default=())
+    notes: str = ""
+
+    @property
+    def task(self) -> str:
+        """What the protocol tests: ``stvsr``, ``vsr`` (space only) or ``vfi`` (time only)."""
+        if self.time == 1:
+            return "vsr"
+        return "vfi" if self.scale == 1 else "stvsr"
+
+    @property
+    def label(self) -> str:
+        """Short cell label: ``s4.0 x2``, ``s2.5 30->24``."""
+        r = self.time
+        t = f"x{r.numerator}" if r.denominator == 1 else f"{r.denominator * 6}->{r.numerator * 6}fps"
+        return f"s{self.scale:g} {t}"
+
+    def expand(self) -> tuple[Protocol, ...]:
+        """The concrete protocols to run: ``cells`` for a grid, else ``(self,)``."""
+        return self.cells or (self,)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description of the exact rules (recorded with every result)."""
+        d = asdict(self)
+        d.pop("cells")
+        d["time"] = str(self.time)
+        d["task"] = self.task
+        if self.cells:
+            d["cells"] = [c.label for c in self.cells]
+        return d
+
+
+def _continuous_cells() -> tuple[Protocol, ...]:
+    cells = []
+    for s in CONTINUOUS_SCALES:
+        for r in CONTINUOUS_TIMES:
+            p = Protocol("", "", "bi", s, r, window=4)
+            cells.append(replace(p, name=f"continuous/{p.label.replace(' ', '_')}", summary=f"continuous cell {p.label}"))
+    return tuple(cells)
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            "vid4-bi-4x2x",
+            "Vid4, BI x4 space, x2 time: LR = bicubic 1/4 of the even frames, every produced frame scored on Y",
+            notes="MsMr / BasicVSR-style Vid4 STVSR test (MsMr test_vid4.py with the OFR-BRN float Y fix): "
+            "keys = GT 0, 2, 4, ...; times (0.5,); whole clip per call by default; Y, crop 0.",
+        ),
+        Protocol(
+            "vid4-bd-4x2x",
+            "Vid4, BD x4 space (Gaussian sigma 1.6), x2 time: even frames in, every produced frame scored on Y",
+            degradation="bd",
+            window=4,
+            notes="Zooming Slow-Mo / MSITF BD protocol: stvsr.ops.bd_degrade; windows of 4 LR keys -> 7 GT "
+            "frames sharing one key (ZSM test_index_generation); unlike ZSM the tail window is moved back "
+            "instead of dropping the tail frames.",
+        ),
+        Protocol(
+            "vimeo-sept-4x2x",
+            "Vimeo-90K septuplets, BI x4: frames 1, 3, 5, 7 in, all 7 scored on Y",
+            window=4,
+            notes="Vimeo-90K-T (sep_testlist / fast-medium-slow lists): im1, im3, im5, im7 are the LR keys; "
+            "im1..im7 are scored; Y, crop 0.",
+        ),
+        Protocol(
+            "continuous",
+            "space x{1.5..4.0} by time x{2,3,4,6} and 30->24 fps, BI, scored per cell on Y",
+            window=4,
+            cells=_continuous_cells(),
+            notes="Grid of continuous STVSR settings; cells a model cannot run (fixed scale/time) are n/a.",
+        ),
+        Protocol(
+            "vsr-bi-4x",
+            "space-only video SR: every frame bicubic 1/4 in, every frame scored on Y",
+            time=Fraction(1),
+            window=None,
+            notes="BasicVSR / RSDN Vid4 BI protocol: all frames in, all frames scored, Y, crop 0.",
+        ),
+        Protocol(
+            "vfi-2x",
+            "frame interpolation only: even frames in at full size, odd (interpolated) frames scored on RGB",
+            degradation="none",
+            scale=1.0,
+            y_channel=False,
+            window=2,
+            score="interpolated",
+            notes="Vimeo-triplet-style VFI test: inputs are GT frames, only the produced middle frames are "
+            "scored, RGB PSNR/SSIM.",
+        ),
+    )
+}
+
+
+def list_protocols() -> list[str]:
+    return list(PROTOCOLS)
+
+
+def get_protocol(name: str | Protocol) -> Protocol:
+    """A protocol by name (``vid4-bi-4x2x``, ...; a grid cell ``continuous/s2.5_x3`` also works)."""
+    if isinstance(name, Protocol):
+        return name
+    if name in PROTOCOLS:
+        return PROTOCOLS[name]
+    for p in PROTOCOLS.values():
+        for c in p.cells:
+            if c.name == name:
+                return c
+    raise ValueError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
+
+
+# ------------------------------------------------------------------------------------- planning
+@dataclass(frozen=True)
+class Plan:
+    """Frame bookkeeping of one clip under one protocol (indices are GT frame indices).
+
+    Attributes:
+        keys: GT indices of the LR inputs.
+        times: the ``t`` values asked between each pair of keys.
+        windows: ``(first_key, last_key_exclusive)`` positions in ``keys`` per model call.
+        take: per window, the GT indices taken from that window's output.
+        scored: GT indices scored, ascending.
+        step: ``a``: GT frames per key interval.
+    """
+
+    keys: tuple[int, ...]
+    times: tuple[float, ...]
+    windows: tuple[tuple[int, int], ...]
+    take: tuple[tuple[int, ...], ...]
+    scored: tuple[int, ...]
+    step: int
+
+
+def plan(protocol: Protocol, n_frames: int, window: int | None = None) -> Plan:
+    """Which frames go in, which windows run, which frames are scored (module docs)."""
+    if protocol.cells:
+        raise ValueError(f"{protocol.name} is a grid: plan one of its cells (protocol.expand())")
+    if n_frames < 1:
+        raise ValueError(f"a clip needs at least one frame, got {n_frames}")
+    a, b = protocol.time.numerator, protocol.time.denominator
+    if a > 1 and n_frames <= a:
+        raise ValueError(f"{protocol.name} needs at least {a + 1} frames (two key frames), the clip has {n_frames}")
+    keys = tuple(range(0, n_frames, a))
+    times = tuple(j / a for j in range(1, a))
+    m = len(keys)
+    w = window if window is not None else protocol.window
+    if w is None or w >= m:
+        bounds = [(0, m)]
+    else:
+        if w < 2:
+            raise ValueError(f"window must be at least 2 key frames, got {w}")
+        bounds, start = [], 0
+        while start + w < m:
+            bounds.append((start, start + w))
+            start += w - 1
+        bounds.append((m - w, m))
+    produced: set[int] = set()
+    take = []
+    for s, e in bounds:
+        first, last = keys[s], keys[e - 1]
+        own = tuple(i for i in range(first, last + 1) if i not in produced and i % b == 0)
+        if protocol.score == "interpolated":
+            own = tuple(i for i in own if i % a)
+        produced.update(range(first, last + 1))
+        take.append(own)
+    scored = tuple(sorted(i for t in take for i in t))
+    return Plan(keys, times, tuple(bounds), tuple(take), scored, a)
+
+
+def degrade(hr: torch.Tensor, protocol: Protocol, *, quantize: bool = True) -> torch.Tensor:
+    """LR frames of ``hr`` ``(..., 3, H, W)`` (already mod-cropped) under the protocol's degradation."""
+    s = protocol.scale
+    if protocol.degradation == "none" or s == 1:
+        lr = hr
+    elif protocol.degradation == "bi":
+        # hr is mod-cropped to round(s * h): H / s is within 0.5 / s of h
+        h, w = round(hr.shape[-2] / s), round(hr.shape[-1] / s)
+        lr = imresize(hr, scale=1.0 / s) if float(s).is_integer() else imresize(hr, size=(h, w))
+    elif protocol.degradation == "bd":
+        if not float(s).is_integer():
+            raise ValueError(f"BD degradation needs an integer scale, got {s}")
+        lr = bd_degrade(hr, scale=int(s))
+    else:
+        raise ValueError(f"unknown degradation {protocol.degradation!r}")
+    return (lr.clamp(0, 1) * 255).round() / 255 if quantize else lr
+
+
+def mod_crop(hr: torch.Tensor, scale: float) -> torch.Tensor:
+    """Crop ``(..., H, W)`` bottom/right to ``round(s * floor(H / s))`` (module docs)."""
+    h, w = hr.shape[-2:]
+    hh = round(scale * math.floor(h / scale + 1e-9))
+    ww = round(scale * math.floor(w / scale + 1e-9))
+    if hh < 1 or ww < 1:
+        raise ValueError(f"a {h}x{w} frame is too small for scale {scale}")
+    return hr[..., :hh, :ww]
+
+
+def prepare(protocol: Protocol, frames: torch.Tensor, window: int | None = None) -> tuple[Plan, torch.Tensor, torch.Tensor]:
+    """``frames`` ``(N, 3, H, W)`` -> ``(plan, gt (N, 3, H', W') mod-cropped, lr (M, 3, h, w) keys)``."""
+    if frames.dim() != 4 or frames.shape[1] != 3:
+        raise ValueError(f"frames must be (N, 3, H, W), got {tuple(frames.shape)}")
+    p = plan(protocol, frames.shape[0], window)
+    gt = mod_crop(frames, protocol.scale)
+    lr = degrade(gt[list(p.keys)], protocol)
+    return p, gt, lr
+
+
+# ------------------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model can do, from its card (``task``, ``space_scale``, ``time``, ``input_frames``)."""
+
+    task: str = "stvsr"
+    space_scale: float | None = None  # None: arbitrary
+    times: tuple[float, ...] | None = None  # None: arbitrary
+    frames: int | None = None  # exact input frames (pair models: 2)
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> ModelSpec:
+        task = card.get("task", "stvsr")
+        sc = card.get("space_scale", "arbitrary")
+        space = None if sc in ("arbitrary", None) else float(sc)
+        if task == "vfi":
+            space = 1.0
+        tc = card.get("time", "arbitrary")
+        times = None if tc == "arbitrary" else tuple(float(t) for t in (tc or ()))
+        fr = card.get("input_frames")
+        return cls(task, space, times, fr if isinstance(fr, int) and not isinstance(fr, bool) else None)
+
+    @classmethod
+    def from_model(cls, model: nn.Module) -> ModelSpec:
+        name = getattr(model, "registry_name", None)
+        card: dict[str, Any] = {}
+        if name:
+            from stvsr._registry import get_entry
+
+            card = get_entry(name).card
+        return cls.from_card(card)
+
+    def unsupported(self, protocol: Protocol) -> str | None:
+        """Why the model cannot run ``protocol`` (None if it can)."""
+        if self.task not in ("stvsr", "vsr", "vfi"):
+            return f"task {self.task!r} is not evaluated by these protocols"
+        if self.task == "vsr" and protocol.time != 1:
+            return "a video SR model makes no new frames"
+        if self.task == "vfi" and protocol.scale != 1:
+            return "a frame interpolation model does not upscale"
+        if self.space_scale is not None and not math.isclose(self.space_scale, protocol.scale):
+            return f"fixed space scale x{self.space_scale:g}"
+        if self.times is not None and protocol.time != 1:
+            need = {round(j / protocol.time.numerator, 6) for j in range(1, protocol.time.numerator)}
+            if not need <= {round(t, 6) for t in self.times}:
+                return f"fixed times {list(self.times)}"
+        return None
+
+
+def call_model(model: nn.Module, spec: ModelSpec, lr: torch.Tensor, scale: float, times: tuple[float, ...]) -> torch.Tensor:
+    """``lr`` ``(1, T, 3, h, w)`` -> ``(1, T + (T-1)K, 3, H, W)`` through the model's contract."""
+    if spec.task == "vsr":
+        return model(lr)
+    if spec.task == "vfi":
+        return model(lr, times=times)
+    return model(lr, scale=scale, times=times)
+
+
+def run_clip(
+    model: nn.Module,
+    protocol: Protocol,
+    frames: torch.Tensor,
+    *,
+    window: int | None = None,
+    spec: ModelSpec | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    keep_outputs: bool = False,
+) -> dict[str, Any]:
+    """Evaluate one clip: returns ``{"frames": [(gt_index, is_key, psnr, ssim)], "outputs": {...}}``.
+
+    Args:
+        model: an stvsr model (forward contract) in eval mode.
+        protocol: a concrete protocol (not a grid).
+        frames: GT ``(N, 3, H, W)`` in [0, 1].
+        window: key frames per call (default: the model's fixed ``input_frames``, else the protocol's).
+        spec: model capabilities (default: from its registry card).
+        device, dtype: where / in which precision to run (bf16/fp16 through autocast).
+        keep_outputs: also return the scored output frames ``{gt_index: (3, H, W)}`` (plots, crops).
+    """
+    from stvsr.metrics import psnr, ssim
+
+    spec = spec or ModelSpec.from_model(model)
+    reason = spec.unsupported(protocol)
+    if reason:
+        raise ValueError(f"cannot run {protocol.name}: {reason}")
+    win = window if window is not None else spec.frames
+    p, gt, lr = prepare(protocol, frames, win)
+    dev = torch.device(device) if device is not None else next(
+        (t.device for t in model.parameters()), torch.device("cpu")
+    )
+    scored = set(p.scored)
+    out_frames: dict[int, torch.Tensor] = {}
+    ctx: Any = (
+        torch.autocast(dev.type, dtype=dtype) if dtype in (torch.bfloat16, torch.float16) else torch.autocast(dev.type, enabled=False)
+    )
+    with torch.no_grad(), ctx:
+        for (s, e), own in zip(p.windows, p.take):
+            if not own:
+                continue
+            x = lr[s:e].unsqueeze(0).to(dev)
+            y = call_model(model, spec, x, protocol.scale, p.times if protocol.time != 1 else ())
+            first = p.keys[s]
+            expect = p.keys[e - 1] - first + 1
+            if y.shape[1] != expect or tuple(y.shape[-2:]) != tuple(gt.shape[-2:]):
+                raise ValueError(
+                    f"model output {tuple(y.shape)} does not match the protocol: expected {expect} frames of "
+                    f"{tuple(gt.shape[-2:])}"
+                )
+            for i in own:
+                if i in scored:
+                    out_frames[i] = y[0, i - first].float().clamp(0, 1).cpu()
+    idx = sorted(out_frames)
+    pred = torch.stack([out_frames[i] for i in idx])
+    target = gt[idx]
+    yc, cb = protocol.y_channel, protocol.crop_border
+    ps = psnr(pred, target, y_channel=yc, crop_border=cb).tolist()
+    ss = ssim(pred, target, y_channel=yc, crop_border=cb).tolist() if min(pred.shape[-2:]) - 2 * protocol.crop_border >= 11 else [math.nan] * len(idx)
+    keyset = set(p.keys)
+    rows = [(i, i in keyset, float(a), float(b)) for i, a, b in zip(idx, ps, ss)]
+    result: dict[str, Any] = {"frames": rows, "n_inputs": len(p.keys), "windows": len(p.windows)}
+    if keep_outputs:
+        result["outputs"] = out_frames
+        result["gt"] = {i: gt[i] for i in idx}
+        result["lr"] = {k: lr[j] for j, k in enumerate(p.keys)}
+    return result

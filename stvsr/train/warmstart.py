@@ -1,0 +1,175 @@
+"""Warm starts: copy the real (authors') weights of one zoo model into parts of another.
+
+:func:`warm_start` applies *rules* ``(target_pattern, source_pattern, slice)``:
+every target key matching ``target_pattern`` (a regular expression, fully matched)
+is renamed with ``source_pattern`` (``re.sub`` replacement) to a source key; the
+tensor is copied when both exist and their shapes agree (``slice=None``) or after
+slicing the source (``slice="in[3:]"``: input channels 3 onwards, for an input conv
+whose extra leading inputs the target does not have). Everything else is left
+untouched and listed in the returned :class:`WarmStartReport`.
+
+Documented rule sets (:data:`RULES`, keyed by ``(target family, source name)``):
+
+``("msmr", "spynet")`` and ``("msmr", "basicvsr")``
+    SpyNet: all 62 tensors ``spy.basic_module.{0-5}.basic_module.{0-4}.conv.{weight,bias}``
+    and the buffers ``spy.mean``/``spy.std`` from ``spynet.*`` (the ``spynet`` entry's own
+    keys are ``basic_module.*``; both layouts are accepted).
+``("msmr", "basicvsr")`` also copies the residual trunks
+    * fix variant: ``{backward,forward}_resblocks.main.2.{i}.conv{1,2}.{weight,bias}`` from
+      ``{backward,forward}_trunk.main.2.{i}...`` and ``forward_resblocks_insert`` from
+      ``forward_trunk`` (i < min of both block counts; 30 in the released models), and the
+      input convs ``*.main.0.weight`` from BasicVSR's ``*_trunk.main.0.weight[:, 3:]``
+      (BasicVSR's trunk input is ``cat[LR frame (3), feature (64)]``; MsMr's is the 64-ch
+      feature) plus the biases;
+    * arb variant: the same blocks at ``*.main.{i}.conv{1,2}`` and input convs ``*.conv1``
+      (scale-aware adapters are new and keep their initialisation).
+``("basicvsr", "spynet")``
+    SpyNet into ``spynet.*``.
+``("rife_basicvsr", "basicvsr")`` / ``("rife_basicvsr", "rife_hdv3")``
+    every tensor into ``vsr.*`` / ``vfi.*`` (the two halves are those models).
+``("safa", "rife_hdv3")``
+    SAFA's six flow blocks' stem and residual convs from the analogous convs of RIFE's
+    finest IFBlock (``ifnet.block3``: ``conv0.0.0`` and ``convblock.{0-3}.0``), where shapes
+    agree. On the released shapes none do (RIFE's stem sees 4+4+... image channels and its
+    convs are wider; SAFA's 80-channel blocks see 247 feature channels), so the report lists
+    0 copied tensors and every shape mismatch: the rule makes the attempt explicit rather
+    than silently skipped, and copies whatever matches in retrained/resized variants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["RULES", "WarmStartReport", "rules_for", "warm_start"]
+
+Rule = tuple[str, str, "str | None"]
+
+_SPY: list[Rule] = [(r"spy\.(basic_module\..*|mean|std)", r"spynet.\1", None)]
+_SPY_BARE: list[Rule] = [(r"spy\.(basic_module\..*|mean|std)", r"\1", None)]
+
+RULES: dict[tuple[str, str], list[Rule]] = {
+    ("msmr_fix", "spynet"): _SPY_BARE + _SPY,
+    ("msmr_arb", "spynet"): _SPY_BARE + _SPY,
+    ("msmr_fix", "basicvsr"): _SPY
+    + [
+        (r"backward_resblocks\.main\.2\.(\d+\.conv[12]\.(weight|bias))", r"backward_trunk.main.2.\1", None),
+        (r"forward_resblocks\.main\.2\.(\d+\.conv[12]\.(weight|bias))", r"forward_trunk.main.2.\1", None),
+        (r"forward_resblocks_insert\.main\.2\.(\d+\.conv[12]\.(weight|bias))", r"forward_trunk.main.2.\1", None),
+        (r"backward_resblocks\.main\.0\.weight", r"backward_trunk.main.0.weight", "in[3:]"),
+        (r"forward_resblocks\.main\.0\.weight", r"forward_trunk.main.0.weight", "in[3:]"),
+        (r"forward_resblocks_insert\.main\.0\.weight", r"forward_trunk.main.0.weight", "in[3:]"),
+        (r"backward_resblocks\.main\.0\.bias", r"backward_trunk.main.0.bias", None),
+        (r"forward_resblocks\.main\.0\.bias", r"forward_trunk.main.0.bias", None),
+        (r"forward_resblocks_insert\.main\.0\.bias", r"forward_trunk.main.0.bias", None),
+    ],
+    ("msmr_arb", "basicvsr"): _SPY
+    + [
+        (r"backward_resblocks\.main\.(\d+\.conv[12]\.(weight|bias))", r"backward_trunk.main.2.\1", None),
+        (r"forward_resblocks\.main\.(\d+\.conv[12]\.(weight|bias))", r"forward_trunk.main.2.\1", None),
+        (r"forward_resblocks_insert\.main\.(\d+\.conv[12]\.(weight|bias))", r"forward_trunk.main.2.\1", None),
+        (r"backward_resblocks\.conv1\.weight", r"backward_trunk.main.0.weight", "in[3:]"),
+        (r"forward_resblocks\.conv1\.weight", r"forward_trunk.main.0.weight", "in[3:]"),
+        (r"forward_resblocks_insert\.conv1\.weight", r"forward_trunk.main.0.weight", "in[3:]"),
+        (r"backward_resblocks\.conv1\.bias", r"backward_trunk.main.0.bias", None),
+        (r"forward_resblocks\.conv1\.bias", r"forward_trunk.main.0.bias", None),
+        (r"forward_resblocks_insert\.conv1\.bias", r"forward_trunk.main.0.bias", None),
+    ],
+    ("basicvsr", "spynet"): [(r"spynet\.(.*)", r"\1", None)],
+    ("rife_basicvsr", "basicvsr"): [(r"vsr\.(.*)", r"\1", None)],
+    ("rife_basicvsr", "rife_hdv3"): [(r"vfi\.(.*)", r"\1", None)],
+    ("safa", "rife_hdv3"): [
+        # SAFA block i's stem / two residual convs <-> RIFE IFBlock 3's (its finest) stem / first convs
+        (r"block\.convblock\.\d+\.conv_stem\.0\.(weight|bias)", r"ifnet.block3.conv0.0.0.\1", None),
+        (r"block\.convblock\.\d+\.conv_backbone\.0\.conv\.0\.(weight|bias)", r"ifnet.block3.convblock.0.0.\1", None),
+        (r"block\.convblock\.\d+\.conv_backbone\.0\.conv\.2\.(weight|bias)", r"ifnet.block3.convblock.1.0.\1", None),
+        (r"block\.convblock\.\d+\.conv_backbone\.1\.conv\.0\.(weight|bias)", r"ifnet.block3.convblock.2.0.\1", None),
+        (r"block\.convblock\.\d+\.conv_backbone\.1\.conv\.2\.(weight|bias)", r"ifnet.block3.convblock.3.0.\1", None),
+    ],
+}
+
+
+@dataclass
+class WarmStartReport:
+    """What :func:`warm_start` did: ``copied`` target <- source keys, and what it could not copy."""
+
+    copied: dict[str, str] = field(default_factory=dict)
+    shape_mismatch: list[str] = field(default_factory=list)
+    no_source: list[str] = field(default_factory=list)
+
+    @property
+    def tensors(self) -> int:
+        return len(self.copied)
+
+    def summary(self) -> str:
+        return (f"warm start: {len(self.copied)} tensors copied, {len(self.shape_mismatch)} shape mismatches, "
+                f"{len(self.no_source)} without a source tensor")
+
+
+def rules_for(target: str, source: str) -> list[Rule]:
+    """The documented rules of ``(target registry name, source registry name)``."""
+    try:
+        return RULES[(target, source)]
+    except KeyError:
+        known = ", ".join(f"{t}<-{s}" for t, s in RULES)
+        raise ValueError(f"no warm-start rules for {target} <- {source}; known: {known}") from None
+
+
+def _slice(src: torch.Tensor, how: str | None) -> torch.Tensor:
+    if how is None:
+        return src
+    m = re.fullmatch(r"in\[(\d*):(\d*)\]", how)
+    if not m:
+        raise ValueError(f"unknown slice {how!r} (expected 'in[a:b]')")
+    a = int(m.group(1)) if m.group(1) else None
+    b = int(m.group(2)) if m.group(2) else None
+    return src[:, a:b]
+
+
+def warm_start(
+    model: nn.Module,
+    source: Mapping[str, torch.Tensor] | nn.Module,
+    rules: Sequence[Rule],
+    *,
+    strict: bool = False,
+) -> WarmStartReport:
+    """Copy tensors of ``source`` into ``model`` following ``rules`` (module docs).
+
+    Args:
+        model: the model to initialise (modified in place).
+        source: a state_dict or a module (e.g. ``stvsr.load("basicvsr")``).
+        rules: ``(target_regex, source_replacement, slice)`` triples, first match wins.
+        strict: raise if a target key matched by a rule has no source tensor or a different shape.
+
+    Returns:
+        :class:`WarmStartReport` listing every copied tensor (``target <- source``).
+    """
+    src = source.state_dict() if isinstance(source, nn.Module) else dict(source)
+    report = WarmStartReport()
+    own = model.state_dict()
+    compiled = [(re.compile(t), s, sl) for t, s, sl in rules]
+    with torch.no_grad():
+        for key, tensor in own.items():
+            for pat, repl, how in compiled:
+                if not pat.fullmatch(key):
+                    continue
+                skey = pat.sub(repl, key)
+                if skey not in src:
+                    continue
+                value = _slice(src[skey], how)
+                if tuple(value.shape) != tuple(tensor.shape):
+                    report.shape_mismatch.append(f"{key} {tuple(tensor.shape)} <- {skey} {tuple(value.shape)}")
+                    break
+                tensor.copy_(value.to(dtype=tensor.dtype, device=tensor.device))
+                report.copied[key] = skey + (f"{how}" if how else "")
+                break
+            else:
+                if any(p.fullmatch(key) for p, _, _ in compiled):
+                    report.no_source.append(key)
+    if strict and (report.shape_mismatch or report.no_source):
+        raise ValueError(report.summary() + ": " + "; ".join((report.shape_mismatch + report.no_source)[:10]))
+    return report

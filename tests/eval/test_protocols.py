@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import torch
+
+from stvsr.eval.protocols import PROTOCOLS, ModelSpec, degrade, get_protocol, mod_crop, plan, prepare, run_clip
+from stvsr.models.baselines import BicubicBaseline
+from stvsr.ops.resize import bd_degrade, imresize
+
+
+def test_vid4_bi_even_frames_in_every_produced_frame_scored():
+    p = plan(get_protocol("vid4-bi-4x2x"), 34)  # Vid4 city has 34 frames
+    assert p.keys == tuple(range(0, 33, 2))
+    assert p.times == (0.5,)
+    assert p.windows == ((0, 17),)  # whole clip in one call
+    assert p.scored == tuple(range(33))  # frame 33 has no right key: not produced
+    odd = plan(get_protocol("vid4-bi-4x2x"), 41)
+    assert odd.scored == tuple(range(41))
+
+
+def test_vid4_bd_windows_share_one_key_and_cover_every_frame_once():
+    p = plan(get_protocol("vid4-bd-4x2x"), 15)  # 8 keys, windows of 4
+    assert p.windows == ((0, 4), (3, 7), (4, 8))  # last window moved back
+    taken = [i for t in p.take for i in t]
+    assert sorted(taken) == list(range(15)) and len(taken) == len(set(taken))
+    assert p.take[0] == tuple(range(7))
+
+
+def test_vimeo_septuplet_rules():
+    p = plan(get_protocol("vimeo-sept-4x2x"), 7)
+    assert p.keys == (0, 2, 4, 6)  # im1, im3, im5, im7
+    assert p.scored == tuple(range(7))
+    assert len(p.windows) == 1
+
+
+def test_continuous_grid_and_rate_conversion_cell():
+    grid = PROTOCOLS["continuous"]
+    assert len(grid.expand()) == 6 * 5
+    cell = get_protocol("continuous/s2.5_30->24fps")
+    assert cell.time == Fraction(4, 5) and cell.scale == 2.5
+    p = plan(cell, 21, window=None)
+    assert p.keys == (0, 4, 8, 12, 16, 20)
+    assert p.times == (0.25, 0.5, 0.75)
+    assert p.scored == (0, 5, 10, 15, 20)
+    x3 = plan(get_protocol("continuous/s4_x3"), 10, window=None)
+    assert x3.keys == (0, 3, 6, 9) and x3.scored == tuple(range(10))
+    with pytest.raises(ValueError, match="grid"):
+        plan(grid, 10)
+
+
+def test_vsr_and_vfi_rules():
+    v = plan(get_protocol("vsr-bi-4x"), 5)
+    assert v.keys == tuple(range(5)) and v.times == () and v.scored == tuple(range(5))
+    f = plan(get_protocol("vfi-2x"), 7)
+    assert f.scored == (1, 3, 5) and f.windows == ((0, 2), (1, 3), (2, 4))
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        plan(get_protocol("vid4-bi-4x2x"), 2)
+
+
+def test_degradations_and_mod_crop():
+    hr = torch.rand(3, 3, 36, 44, dtype=torch.float64)
+    lr = degrade(hr, get_protocol("vid4-bi-4x2x"))
+    assert lr.shape == (3, 3, 9, 11)
+    ref = (imresize(hr, scale=0.25).clamp(0, 1) * 255).round() / 255
+    torch.testing.assert_close(lr, ref)
+    assert torch.equal(lr, (lr * 255).round() / 255)  # 8-bit values
+    bd = degrade(hr, get_protocol("vid4-bd-4x2x"), quantize=False)
+    torch.testing.assert_close(bd, bd_degrade(hr, scale=4))
+    assert mod_crop(torch.zeros(1, 3, 35, 43), 4).shape[-2:] == (32, 40)
+    assert mod_crop(torch.zeros(1, 3, 31, 31), 2.5).shape[-2:] == (30, 30)  # h = 12, round(2.5 * 12)
+    _, gt, lr2 = prepare(get_protocol("continuous/s2.5_x2"), torch.rand(5, 3, 31, 31))
+    assert gt.shape[-2:] == (30, 30) and lr2.shape == (3, 3, 12, 12)
+    assert degrade(hr, get_protocol("vfi-2x")).shape == hr.shape
+
+
+def test_model_spec_from_cards():
+    fix = ModelSpec.from_card({"task": "stvsr", "space_scale": 4.0, "time": [0.5], "input_frames": "T>=2"})
+    assert fix.unsupported(get_protocol("vid4-bi-4x2x")) is None
+    assert "fixed space" in fix.unsupported(get_protocol("continuous/s2_x2"))
+    assert "fixed times" in fix.unsupported(get_protocol("continuous/s4_x3"))
+    vsr = ModelSpec.from_card({"task": "vsr", "space_scale": 4.0, "time": None})
+    assert vsr.unsupported(get_protocol("vsr-bi-4x")) is None
+    assert vsr.unsupported(get_protocol("vid4-bi-4x2x"))
+    vfi = ModelSpec.from_card({"task": "vfi", "space_scale": 1.0, "time": "arbitrary", "input_frames": 2})
+    assert vfi.frames == 2 and vfi.unsupported(get_protocol("vfi-2x")) is None
+    assert ModelSpec.from_card({"task": "resampler"}).unsupported(get_protocol("vfi-2x"))
+
+
+def test_run_clip_blend_is_exact_on_a_linear_flat_clip():
+    # spatially flat frames whose value changes linearly in time: bicubic and blending are exact
+    vals = torch.arange(9, dtype=torch.float32) * 20 / 255
+    frames = vals.view(9, 1, 1, 1).expand(9, 3, 16, 16).contiguous()
+    res = run_clip(BicubicBaseline("blend"), get_protocol("vid4-bi-4x2x"), frames)
+    assert [r[0] for r in res["frames"]] == list(range(9))
+    assert [r[1] for r in res["frames"]] == [i % 2 == 0 for i in range(9)]
+    assert all(r[2] == float("inf") and r[3] == pytest.approx(1.0) for r in res["frames"])
+    rep = run_clip(BicubicBaseline("repeat"), get_protocol("vid4-bi-4x2x"), frames, window=3)
+    assert all(r[2] == float("inf") for r in rep["frames"] if r[1])
+    assert all(r[2] < 100 for r in rep["frames"] if not r[1])
+
+
+def test_run_clip_rejects_unsupported_and_wrong_outputs():
+    spec = ModelSpec(space_scale=4.0, times=(0.5,))
+    with pytest.raises(ValueError, match="fixed space scale"):
+        run_clip(BicubicBaseline(), get_protocol("continuous/s2_x2"), torch.rand(5, 3, 16, 16), spec=spec)
+
+    class Wrong(torch.nn.Module):
+        def forward(self, lr, scale, times):
+            return lr
+
+    with pytest.raises(ValueError, match="does not match the protocol"):
+        run_clip(Wrong(), get_protocol("vid4-bi-4x2x"), torch.rand(5, 3, 16, 16), spec=ModelSpec())

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+
+import pytest
+import torch
+
+from stvsr.eval import evaluate, open_dataset, weights_sha256
+from stvsr.eval.commands import evaluate_arguments, evaluate_command
+from stvsr.eval.datasets import load_clip
+from stvsr.models.baselines import BicubicBaseline
+from tests.eval.clips import moving_clip, write_folder, write_septuplets
+
+
+def test_datasets_layouts(tmp_path):
+    root = write_septuplets(tmp_path / "vimeo", count=2)
+    srcs = open_dataset(root)
+    assert [s.name for s in srcs] == ["00001/0001", "00001/0002"] and srcs[0].kind == "septuplet"
+    assert srcs[0].load().frames.shape == (7, 3, 32, 32)
+    lst = tmp_path / "list.txt"
+    lst.write_text("00001/0002\n")
+    assert [s.name for s in open_dataset(root, list_file=lst)] == ["00001/0002"]
+    clips = tmp_path / "clips"
+    frames = moving_clip(5, 16, 24)
+    write_folder(clips / "a", frames)
+    write_folder(clips / "b", moving_clip(3, 16, 24))
+    srcs = open_dataset(clips)
+    assert [(s.name, s.kind) for s in srcs] == [("a", "folder"), ("b", "folder")]
+    clip = load_clip(clips / "a", max_frames=4)
+    assert clip.frames.shape == (4, 3, 16, 24)
+    torch.testing.assert_close(clip.frames, frames[:4], atol=1e-6, rtol=0)
+    with pytest.raises(FileNotFoundError):
+        open_dataset(tmp_path / "missing")
+
+
+def test_weights_sha256_tracks_weights():
+    a, b = torch.nn.Conv2d(1, 1, 1), torch.nn.Conv2d(1, 1, 1)
+    b.load_state_dict(a.state_dict())
+    assert weights_sha256(a) == weights_sha256(b)
+    with torch.no_grad():
+        b.bias.add_(1)
+    assert weights_sha256(a) != weights_sha256(b)
+    assert len(weights_sha256(BicubicBaseline())) == 64
+    assert len(weights_sha256(torch.nn.BatchNorm2d(2))) == 64  # 0-dim long buffer
+
+
+def test_evaluate_end_to_end_on_septuplets(tmp_path):
+    root = write_septuplets(tmp_path / "vimeo", count=2)
+    report = evaluate(["bicubic_blend"], "vimeo-sept-4x2x", root, crops_dir=tmp_path / "crops")
+    models = [r.model for r in report.rows]
+    assert models == ["bicubic_blend", "bicubic_repeat"] * 2  # the baselines are added once
+    assert all(len(r.frames) == 7 for r in report.rows)
+    table = report.table()
+    assert "protocol vimeo-sept-4x2x" in table and "PSNR-Y" in table and "overall" in table
+    assert "00001/0002" in table and "weights sha256" in table
+    over = {o["model"]: o for o in report.overall()}
+    assert over["bicubic_blend"]["frames"] == 14 and over["bicubic_blend"]["clips"] == 2
+    assert over["bicubic_blend"]["psnr"] > over["bicubic_repeat"]["psnr"] - 5
+    d = report.save_json(tmp_path / "r.json")
+    data = json.loads(d.read_text())
+    assert data["protocol"]["name"] == "vimeo-sept-4x2x" and data["protocol"]["time"] == "2"
+    assert data["stvsr_version"] and len(data["models"]["bicubic_blend"]["weights_sha256"]) == 64
+    assert len(data["clips"][0]["frames"]) == 7
+    rows = [r for r in csv.reader(line for line in report.save_csv(tmp_path / "r.csv").read_text().splitlines()
+                                  if not line.startswith("#"))]
+    assert rows[0][:6] == ["model", "weights_sha256", "protocol", "cell", "clip", "frames"]
+    assert sum(r[4] == "<overall>" for r in rows) == 2 and len(rows) == 1 + 4 + 2
+    assert sorted(p.suffix for p in (tmp_path / "crops").iterdir()) == [".png", ".png", ".txt", ".txt"]
+
+
+def test_evaluate_grid_marks_unsupported_cells(tmp_path):
+    clips = tmp_path / "clips"
+    write_folder(clips / "a", moving_clip(7, 24, 24))
+
+    class Fixed(BicubicBaseline):
+        pass
+
+    fixed = Fixed()
+    from stvsr.eval.protocols import ModelSpec
+
+    report = evaluate([fixed], "continuous", clips, baselines=False)
+    assert len(report.rows) == 30 and all(r.psnr is not None for r in report.rows)
+    # a fixed x4 / t=0.5 model only runs one cell
+    spec = ModelSpec(space_scale=4.0, times=(0.5,))
+    ok = [c for c in __import__("stvsr").eval.PROTOCOLS["continuous"].expand() if spec.unsupported(c) is None]
+    assert [c.label for c in ok] == ["s4 x2"]
+
+
+def test_evaluate_command(tmp_path, capsys):
+    clips = tmp_path / "clips"
+    write_folder(clips / "a", moving_clip(5, 32, 32))
+    p = argparse.ArgumentParser()
+    evaluate_arguments(p)
+    args = p.parse_args(["bicubic_repeat", "-p", "vid4-bd-4x2x", "-d", str(clips), "-o", str(tmp_path / "out"),
+                         "--no-baselines", "-q"])
+    assert evaluate_command(args) == 0
+    out = capsys.readouterr().out
+    assert "bicubic_repeat" in out and "vid4-bd-4x2x" in out
+    assert (tmp_path / "out" / "results.csv").exists() and (tmp_path / "out" / "results.json").exists()

@@ -15,15 +15,29 @@ Semantics and channel layouts are those of ``torchvision.ops.deform_conv2d`` and
 * The sample is multiplied by the mask, then the convolution weight (with optional weight
   groups) and bias are applied.
 
-Implementation (pure PyTorch, vectorised over all taps and groups): the input is zero-padded by one
-pixel and rearranged into a "quad" table whose row for top-left corner ``(y, x)`` and group ``g``
-holds that group's channels at the 4 bilinear corners. Every sample point is clamped into the padded
-frame (points outside ``(-1, H) x (-1, W)`` then fall entirely on the zero border), so one
-``index_select`` per sample gathers its 4 corners with no per-corner validity masks; the bilinear
-weights (times the mask) combine them into an im2col-style column tensor ``(B, L, G*K*Cg)``, followed
-by one matmul with the weight. Everything is differentiable by autograd (input, offset, mask, weight,
-bias), including double backward. Output rows are processed in chunks so the gathered tensor stays
-small (which also keeps the CPU allocator from page-faulting fresh buffers for every chunk).
+Implementation (pure PyTorch, vectorised over all taps and groups): the input is viewed as
+``(B*G, Cg, H, W)`` (one grid_sample "batch" item per offset group) and ONE
+``F.grid_sample(..., mode="bilinear", padding_mode="zeros", align_corners=False)`` call per chunk of
+output rows samples every tap of every output pixel into an im2col column tensor
+``(B*G, Cg, K*rows, Wo)``. grid_sample's zero padding drops each out-of-image bilinear corner on its
+own, which is torchvision's corner-by-corner rule (a point outside ``(-1, H) x (-1, W)`` has no corner
+inside and reads 0). The columns are multiplied by the mask and contracted with the weight in one
+matmul (weight groups as a batch dimension). grid_sample's forward and backward (for input and grid)
+are fused ATen kernels, so training is far cheaper than through gather/scatter autograd graphs.
+Everything is differentiable by autograd (input, offset, mask, weight, bias), including double
+backward (grid_sample supports it for input and grid). Output rows are processed in chunks so the
+column tensor stays small.
+
+Sampling positions are computed in pixels in the compute dtype and normalised for grid_sample by a
+power of two: the input is zero-padded at the bottom/right to power-of-two sizes, which makes the
+pixel -> normalised -> pixel round trip exact for integer and half-integer positions. Integer offsets
+(zero-initialised offset branches!) therefore sample exactly on pixels and get torchvision's one-sided
+offset gradient at the bilinear kink; with unpadded sizes 3-25% of such taps (float32 and float64) landed
+one ulp on the other side of the kink. Other positions are rounded to the compute dtype's resolution of
+the normalised coordinate (about ``eps * max(H, W)`` pixels, comparable to torchvision's pixel
+coordinates).
+The price is a padded copy of the input (and of its gradient per chunk): at most ~4x its size when H
+and W lie just above powers of two, nothing when they are powers of two.
 
 Precision: float32 and float64 are computed in their own dtype. float16 / bfloat16 inputs
 are upcast to float32 internally (sample coordinates in half precision would be off by up
@@ -45,10 +59,10 @@ from stvsr._validate import check_float, check_rank, check_tensor
 __all__ = ["deform_conv2d"]
 
 _BACKENDS = ("pure", "torchvision", "auto")
-# Budget (bytes) for the gathered corner tensor of one chunk of output rows (4 * B * Cin * kh*kw * rows*Wo
-# elements). Small chunks stay below glibc's mmap threshold, so their buffers are reused instead of being
-# page-faulted in afresh for every chunk (measured 2-3x faster forward on CPU). With autograd recording,
-# every chunk's gather backward allocates a full-size zero gradient of the input, so fewer, larger chunks win.
+# Budget (bytes) for the column tensor of one chunk of output rows (B * Cin * kh*kw * rows*Wo elements).
+# Small chunks stay cache- and allocator-friendly (forward on CPU: 8 MB chunks beat one 60 MB chunk ~1.5x).
+# With autograd recording, every chunk's grid_sample backward allocates and fills a full-size gradient of
+# the input, so fewer, larger chunks win there.
 _CHUNK_BYTES = 8 << 20
 _CHUNK_BYTES_GRAD = 32 << 20
 
@@ -77,18 +91,6 @@ def _torchvision_op() -> Any | None:
         return None
 
 
-def _dense_weight(weight: torch.Tensor, cin: int, wgroups: int) -> torch.Tensor:
-    """``(Cout, Cin/wgroups, kh, kw)`` -> block-diagonal ``(Cout, Cin, kh, kw)`` (weight groups as zeros)."""
-    if wgroups == 1:
-        return weight
-    cout, cpg = weight.shape[:2]
-    opg = cout // wgroups
-    dense = weight.new_zeros((cout, cin, *weight.shape[2:]))
-    for i in range(wgroups):
-        dense[i * opg:(i + 1) * opg, i * cpg:(i + 1) * cpg] = weight[i * opg:(i + 1) * opg]
-    return dense
-
-
 def _deform_conv2d_pure(
     x: torch.Tensor,
     offset: torch.Tensor,
@@ -102,75 +104,62 @@ def _deform_conv2d_pure(
     dilation: tuple[int, int],
     out_hw: tuple[int, int],
 ) -> torch.Tensor:
-    """The pure-PyTorch path; every tensor already in the compute dtype."""
+    """The pure-PyTorch path; every tensor already in the compute dtype and contiguous."""
     b, cin, h, w = x.shape
-    cout, _, kh, kw = weight.shape
+    cout, cpg, kh, kw = weight.shape
     ho, wo = out_hw
     k = kh * kw
     g = groups
     cg = cin // g
     dev, dt = x.device, x.dtype
 
-    # One zero pixel around the image: a point inside (-1, H) x (-1, W) then has its 4 corners in
-    # the padded image and out-of-image corners read 0; points outside are clamped onto the zero
-    # border (so they read 0 too). No per-corner validity masks are needed.
-    # ``quad`` row ((b*(H+1) + y)*(W+1) + x)*G + g holds the group's Cg channels at the 4 corners
-    # (y, x), (y, x+1), (y+1, x), (y+1, x+1) of the padded image: one row gather per sample.
-    xp = F.pad(x, (1, 1, 1, 1)).view(b, g, cg, h + 2, w + 2).permute(0, 3, 4, 1, 2)  # (B, Hp, Wp, G, Cg)
-    quad = torch.stack((xp[:, :-1, :-1], xp[:, :-1, 1:], xp[:, 1:, :-1], xp[:, 1:, 1:]), dim=4)
-    quad = quad.view(b * (h + 1) * (w + 1) * g, 4 * cg)
-    # (G*K*Cg, Cout) matching the column order (g, tap, c); contiguous operands keep BLAS on its fast path
-    wmat = _dense_weight(weight, cin, wgroups).reshape(cout, g, cg, k).permute(1, 3, 2, 0).reshape(g * k * cg, cout)
+    # grid_sample (align_corners=False) reads pixel (u + 1) * size / 2 - 0.5 for a normalised u. With a
+    # power-of-two size every step of that round trip is exact for integer and half-integer pixels, so
+    # zero or integer offsets sample exactly on the grid and get torchvision's one-sided offset gradient
+    # (a general size lands ~1 ulp beside the pixel, on the other side of the kink for some taps).
+    # The extra rows/columns are zeros: exactly what an out-of-image corner reads.
+    hp, wp = 1 << (h - 1).bit_length(), 1 << (w - 1).bit_length()
+    xg = x.view(b * g, cg, h, w)
+    if (hp, wp) != (h, w):
+        xg = F.pad(xg, (0, wp - w, 0, hp - h))
+    sy, sx = 2.0 / hp, 2.0 / wp
+    # (wgroups, Cout/wgroups, Cpg*K): column rows are ordered (channel, tap) like the weight itself
+    wmat = weight.reshape(wgroups, cout // wgroups, cpg * k)
+    off = offset.view(b, g, k, 2, ho, wo)
+    mk = None if mask is None else mask.view(b, g, 1, k, ho * wo)
 
-    # tap positions (+1 for the zero border), exact small integers in any float dtype
-    ty = torch.arange(kh, device=dev, dtype=dt).repeat_interleave(kw) * dilation[0] + (1 - padding[0])
-    tx = torch.arange(kw, device=dev, dtype=dt).repeat(kh) * dilation[1] + (1 - padding[1])
-    bx = (torch.arange(wo, device=dev, dtype=dt) * stride[1])[:, None, None] + tx  # (Wo, 1, K)
-    itype = torch.int64
-    row_base = (
-        torch.arange(b, device=dev, dtype=itype).view(b, 1, 1, 1) * ((h + 1) * (w + 1) * g)
-        + torch.arange(g, device=dev, dtype=itype).view(1, 1, g, 1)
-    )  # (B, 1, G, 1)
+    # tap positions relative to the output pixel, (K, 1, 1); exact small integers in any float dtype
+    ty = (torch.arange(kh, device=dev, dtype=dt) * dilation[0] - padding[0]).repeat_interleave(kw).view(k, 1, 1)
+    tx = (torch.arange(kw, device=dev, dtype=dt) * dilation[1] - padding[1]).repeat(kh).view(k, 1, 1)
+    tx = tx + torch.arange(wo, device=dev, dtype=dt) * stride[1]  # (K, 1, Wo)
 
     recording = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, offset, weight, mask)
     )
     budget = (_CHUNK_BYTES_GRAD if recording else _CHUNK_BYTES) // x.element_size()
-    rows = max(1, min(ho, budget // (4 * b * cin * k * wo)))
+    rows = max(1, min(ho, budget // (b * cin * k * wo)))
     outs = []
     for r0 in range(0, ho, rows):
         r1 = min(ho, r0 + rows)
-        n_rows = r1 - r0
-        length = n_rows * wo
-        # (B, L, G, K, 2): per output pixel, the offsets of every group and tap
-        off = offset[:, :, r0:r1].reshape(b, g * k * 2, length).transpose(1, 2).contiguous()
-        off = off.view(b, n_rows, wo, g, k, 2)
-        by = (torch.arange(r0, r1, device=dev, dtype=dt) * stride[0])[:, None, None, None] + ty  # (rows,1,1,K)
-        py = torch.clamp(off[..., 0] + by, 0, h + 1).view(b, length, g, k)
-        px = torch.clamp(off[..., 1] + bx, 0, w + 1).view(b, length, g, k)
-        y0 = torch.floor(py.detach()).clamp_(max=h)
-        x0 = torch.floor(px.detach()).clamp_(max=w)
-        ly = py - y0
-        lx = px - x0
-        hy = 1 - ly
-        hx = 1 - lx
-        if mask is not None:
-            m = mask[:, :, r0:r1].reshape(b, g * k, length).transpose(1, 2).contiguous().view(b, length, g, k)
-            hy = hy * m
-            ly = ly * m
-        # integer clamp keeps the gather in range even for NaN offsets (which then give NaN)
-        iy = y0.to(itype).clamp_(0, h)
-        ix = x0.to(itype).clamp_(0, w)
-        index = (iy * (w + 1) + ix) * g + row_base  # (B, L, G, K)
-
-        vals = quad.index_select(0, index.view(-1)).view(-1, 4, cg)
-        cols = vals[:, 0] * (hy * hx).view(-1, 1)
-        cols = cols.addcmul(vals[:, 1], (hy * lx).view(-1, 1))
-        cols = cols.addcmul(vals[:, 2], (ly * hx).view(-1, 1))
-        cols = cols.addcmul(vals[:, 3], (ly * lx).view(-1, 1))
-        outs.append(torch.matmul(cols.view(b, length, g * k * cg), wmat))  # (B, L, Cout)
-    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-    out = out.transpose(1, 2).reshape(b, cout, ho, wo)
+        n = r1 - r0
+        by = ty + (torch.arange(r0, r1, device=dev, dtype=dt) * stride[0]).view(n, 1)  # (K, rows, 1)
+        # A point outside (-1, H) x (-1, W) reads 0 with zero gradient either way, so clamping changes
+        # nothing there; it keeps infinite offsets finite (grid_sample would give NaN). NaN stays NaN.
+        py = (off[:, :, :, 0, r0:r1] + by).clamp(-2.0, h + 1.0)  # (B, G, K, rows, Wo)
+        px = (off[:, :, :, 1, r0:r1] + tx).clamp(-2.0, w + 1.0)
+        grid = torch.stack((px * sx + (0.5 * sx - 1.0), py * sy + (0.5 * sy - 1.0)), dim=-1)
+        # zero padding drops every out-of-image bilinear corner on its own: torchvision's rule
+        cols = F.grid_sample(
+            xg, grid.view(b * g, k * n, wo, 2), mode="bilinear", padding_mode="zeros", align_corners=False
+        )  # (B*G, Cg, K*rows, Wo)
+        cols = cols.view(b, g, cg, k, n * wo)
+        if mk is not None:
+            m = mk[..., r0 * wo:r1 * wo]
+            # in place when no graph needs the unmasked columns (for the mask's gradient)
+            cols = cols * m if recording else cols.mul_(m)
+        out = torch.matmul(wmat, cols.view(b, wgroups, cpg * k, n * wo))  # (B, wgroups, Cout/wgroups, L)
+        outs.append(out.view(b, cout, n, wo))
+    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
     if bias is not None:
         out = out + bias.view(1, cout, 1, 1)
     return out

@@ -137,6 +137,48 @@ def test_offsets_outside_and_on_border_lines():
         torch.testing.assert_close(out, b.view(1, -1, 1, 1).expand_as(out))
 
 
+def _border_offsets(shape, hw, kernel, padding, dtype, seed):
+    """(dy, dx) offsets putting every sample exactly on -1, 0, H-1 or H (likewise x), or half a pixel beside."""
+    b, pairs, ho, wo = shape
+    tap = torch.arange(pairs) % (kernel * kernel)  # channel pairs ordered (group, tap)
+    gen = torch.Generator().manual_seed(seed)
+    out = torch.empty(b, pairs, 2, ho, wo, dtype=torch.float64)
+    for axis, size in enumerate(hw):
+        targets = torch.tensor([-1.5, -1.0, -0.5, 0.0, 0.5, size - 1.5, size - 1.0, size - 0.5, size, size + 0.5],
+                               dtype=torch.float64)
+        pick = targets[torch.randint(0, len(targets), (b, pairs, ho, wo), generator=gen)]
+        if axis == 0:
+            nominal = torch.arange(ho).view(1, 1, ho, 1) - padding + (tap // kernel).view(1, -1, 1, 1)
+        else:
+            nominal = torch.arange(wo).view(1, 1, 1, wo) - padding + (tap % kernel).view(1, -1, 1, 1)
+        out[:, :, axis] = pick - nominal
+    return out.flatten(1, 2).to(dtype)
+
+
+@needs_tv
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("hw", [(5, 7), (4, 8), (9, 11)])
+def test_border_lines_values_and_gradients_match_torchvision(dtype, hw):
+    # samples exactly on a pixel / image border: values AND one-sided gradients (the offset gradient at an
+    # integer coordinate uses the pixel below/right, zero at -1 and H) must follow torchvision there
+    x, off, w, b, m = _make(4, 3, 2, 1, 3, 1, 1, 1, hw=hw, batch=2, dtype=dtype, seed=21)
+    off = _border_offsets((2, off.shape[1] // 2, *off.shape[2:]), hw, 3, 1, dtype, seed=22)
+    ins = [t.clone().requires_grad_() for t in (x, off, w, b, m)]
+    tvs = [t.clone().requires_grad_() for t in (x, off, w, b, m)]
+    ours = deform_conv2d(ins[0], ins[1], ins[2], ins[3], 1, 1, 1, ins[4])
+    ref = tv_deform_conv2d(tvs[0], tvs[1], tvs[2], tvs[3], (1, 1), (1, 1), (1, 1), tvs[4])
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(ours, ref, atol=tol, rtol=tol)
+    if dtype == torch.float64:
+        naive = naive_deform_conv2d(x, off, w, b, 1, 1, 1, m)
+        torch.testing.assert_close(ours, naive, atol=1e-12, rtol=1e-12)
+    go = torch.randn(ours.shape, generator=torch.Generator().manual_seed(23), dtype=torch.float64).to(dtype)
+    ours.backward(go)
+    ref.backward(go)
+    for name, a, r in zip(("input", "offset", "weight", "bias", "mask"), ins, tvs):
+        torch.testing.assert_close(a.grad, r.grad, atol=tol * 10, rtol=tol * 10, msg=f"grad of {name}")
+
+
 def test_zero_offset_unit_mask_is_conv2d_example():
     x, off, w, b, _ = _make(4, 6, 2, 2, 3, 1, 1, 1)
     out = deform_conv2d(x, torch.zeros_like(off), w, b, 1, 1, 1, None)

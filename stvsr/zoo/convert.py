@@ -90,6 +90,9 @@ def _read_inputs(name: str, inputs: Mapping[str, str] | None, src: object) -> di
         named = {str(k): v for k, v in src.items()}
         if sorted(named) != sorted(expected):
             raise ValueError(f"model {name!r} needs the authors' files {want}; got {sorted(named)}")
+    elif len(paths) == 1 and _is_path(paths[0]) and Path(paths[0]).is_dir():  # type: ignore[arg-type]
+        # the authors' release folder: each declared input at its declared relative path
+        named = {k: Path(paths[0]) / rel for k, rel in inputs.items()}  # type: ignore[arg-type]
     else:
         if len(paths) != len(expected):
             raise ValueError(f"model {name!r} needs {len(expected)} authors' files, in order: {want}; got {len(paths)}")

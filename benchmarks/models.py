@@ -67,7 +67,7 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_one(system: str, name: str, dtype: str, quick: bool) -> dict:
+def run_one(system: str, name: str, dtype: str, quick: bool, repeats: int = 3, flops: bool = True) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -88,18 +88,18 @@ def run_one(system: str, name: str, dtype: str, quick: bool) -> dict:
     base_rss = _maxrss_mb()
     call()  # warm-up (also the peak-memory call)
     peak_rss = _maxrss_mb()
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else repeats
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         call()
         times.append(time.perf_counter() - t)
-    flops = None
-    if dtype == "float32":
+    total_flops = None
+    if dtype == "float32" and flops:
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
             fn(*args, **kwargs)
-        flops = counter.get_total_flops()
+        total_flops = counter.get_total_flops()
     return {
         "system": system,
         "case": name,
@@ -108,7 +108,7 @@ def run_one(system: str, name: str, dtype: str, quick: bool) -> dict:
         "out_frames": case.get("out_frames", 1),
         "peak_rss_mb": peak_rss,
         "forward_extra_mb": max(0.0, peak_rss - base_rss),
-        "gflops": None if flops is None else flops / 1e9,
+        "gflops": None if total_flops is None else total_flops / 1e9,
         "params": sum(p.numel() for p in model.parameters()),
     }
 
@@ -118,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny inputs, one repeat (smoke test)")
     ap.add_argument("--only", help="run systems whose name contains this string")
     ap.add_argument("--json", help="write the rows to this file")
+    ap.add_argument("--repeats", type=int, default=3, help="timed calls per case after the warm-up (median)")
+    ap.add_argument("--no-flops", action="store_true", help="skip the FLOP count (one call fewer)")
     ap.add_argument("--run-one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.run_one:
         system, name, dtype = args.run_one.split(":", 2)
-        print(json.dumps(run_one(system, name, dtype, args.quick)))
+        print(json.dumps(run_one(system, name, dtype, args.quick, args.repeats, not args.no_flops)))
         return 0
 
     gconv = conv_throughput(2 if args.quick else 5)
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             for dtype in case.get("dtypes", ["float32"]):
                 cmd = [sys.executable, __file__, "--run-one", f"{system}:{case['name']}:{dtype}"]
                 cmd += ["--quick"] if args.quick else []
+                cmd += ["--repeats", str(args.repeats)] + (["--no-flops"] if args.no_flops else [])
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
                     failures += 1

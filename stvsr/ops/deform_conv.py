@@ -208,6 +208,13 @@ def deform_conv2d(
     check_rank(weight, "weight", 4, "Cout, Cin/groups, kh, kw")
     check_rank(offset, "offset", 4, "B, 2*G*kh*kw, Ho, Wo")
     check_float(input, "input")
+    if torch.is_autocast_enabled(input.device.type):
+        # like F.conv2d under autocast: run in the autocast dtype whatever the arguments' dtypes
+        # (offsets built from float32 flows meet bfloat16 features inside models)
+        dt = torch.get_autocast_dtype(input.device.type)
+        input, offset, weight = input.to(dt), offset.to(dt), weight.to(dt)
+        bias = None if bias is None else bias.to(dt)
+        mask = None if mask is None else mask.to(dt)
     for name, t in (("offset", offset), ("weight", weight), ("bias", bias), ("mask", mask)):
         if t is None:
             continue

@@ -374,3 +374,19 @@ def test_too_small_input_error():
     w = torch.zeros(2, 2, 3, 3)
     with pytest.raises(ValueError, match="too small"):
         deform_conv2d(torch.zeros(1, 2, 2, 2), torch.zeros(1, 18, 1, 1), w)
+
+
+def test_autocast_mixed_dtypes_follow_conv2d() -> None:
+    """Under CPU autocast, float32 offsets/weights meet bfloat16 inputs (as inside models): run in bf16."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 9, 10)
+    w = torch.randn(8, 8, 3, 3) * 0.1
+    off = torch.randn(1, 18, 9, 10)
+    mask = torch.rand(1, 9, 9, 10)
+    ref = deform_conv2d(x, off, w, padding=1, mask=mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = deform_conv2d(x.bfloat16(), off, w, padding=1, mask=mask)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), ref, atol=0.1, rtol=0.05)
+    with pytest.raises(TypeError, match="offset"):  # outside autocast the dtypes must agree
+        deform_conv2d(x.bfloat16(), off, w, padding=1)

@@ -24,6 +24,8 @@ sampled in float32 (normalised coordinates need more than 8 mantissa bits).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -159,6 +161,11 @@ class _Branches(nn.Module):
 class _FuseHead(nn.Module):
     """Shared tail: per-channel fusion of the 3 resampled maps, scale-aware adapter, conv to RGB."""
 
+    # provided by each variant: the scale-aware input conv, the x2/x4/x8 branches, the grid builder
+    spacial_adaptive_conv: nn.Module
+    cascade_ps_result: nn.Module
+    grids: Callable[..., list[torch.Tensor]]
+
     def _init_head(self, mid_channels: int, num_experts: int, out_channels: int) -> None:
         c = mid_channels
         self.soft_average = nn.Sequential(
@@ -173,6 +180,21 @@ class _FuseHead(nn.Module):
         x = self.soft_average(x)
         x = self.sa_adapt(x, scale_h, scale_w)
         return self.reduce(x)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        scale_h: float,
+        scale_w: float,
+        out_size: tuple[int, int],
+        grids: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        # subclasses define spacial_adaptive_conv, cascade_ps_result (3 maps) and grids()
+        if grids is None:
+            grids = self.grids((x.shape[-2], x.shape[-1]), scale_h, scale_w, out_size, x)
+        feat = self.spacial_adaptive_conv(x, scale_h, scale_w)
+        maps = [sample_grid(m, g) for m, g in zip(self.cascade_ps_result(feat), grids)]
+        return self._fuse(maps, scale_h, scale_w)
 
 
 class CascadeDepthToSpace(_FuseHead):
@@ -202,20 +224,6 @@ class CascadeDepthToSpace(_FuseHead):
         return [
             ratio_grid(out_size, scale_h / r, scale_w / r, (r * h, r * w), device=like.device) for r in _BRANCHES
         ]
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        scale_h: float,
-        scale_w: float,
-        out_size: tuple[int, int],
-        grids: list[torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        if grids is None:
-            grids = self.grids((x.shape[-2], x.shape[-1]), scale_h, scale_w, out_size, x)
-        feat = self.spacial_adaptive_conv(x, scale_h, scale_w)
-        maps = [sample_grid(m, g) for m, g in zip(self.cascade_ps_result(feat), grids)]
-        return self._fuse(maps, scale_h, scale_w)
 
 
 class ArbitraryDepthToSpace(_FuseHead):
@@ -261,18 +269,4 @@ class ArbitraryDepthToSpace(_FuseHead):
             mlp = (round(rho_h * size_b[0]), round(rho_w * size_b[1])) if authors_grid else None
             out.append(self.sa_up.grid(size_b, rho_h, rho_w, out_size, like, mlp_size=mlp))
         return out
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        scale_h: float,
-        scale_w: float,
-        out_size: tuple[int, int],
-        grids: list[torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        if grids is None:
-            grids = self.grids((x.shape[-2], x.shape[-1]), scale_h, scale_w, out_size, x)
-        feat = self.spacial_adaptive_conv(x, scale_h, scale_w)
-        maps = [sample_grid(m, g) for m, g in zip(self.cascade_ps_result(feat), grids)]
-        return self._fuse(maps, scale_h, scale_w)
 

@@ -521,8 +521,14 @@ class MsMr(StvsrModel):
 
 # ----------------------------------------------------------------------------- checkpoints and registry
 _CARD_COMMON: dict[str, Any] = {
-    "paper": "Continuous Space-Time Video Super-Resolution with Multi-stage Motion Information "
-    "Reorganization (Y. Zhang, D. Yang, Z. Chen, W. Ding), ACM TOMM, 2024 (arXiv 2302.13256)",
+    "paper": {
+        "title": "Continuous Space-Time Video Super-Resolution with Multi-stage Motion Information "
+        "Reorganization",
+        "authors": "Y. Zhang, D. Yang, Z. Chen, W. Ding",
+        "venue": "ACM TOMM",
+        "year": 2024,
+        "arxiv": "2302.13256",
+    },
     "authors_repo": "https://github.com/hahazh/LD-STVSR",
     "licence": "Mulan PSL v2",
     "task": "stvsr",

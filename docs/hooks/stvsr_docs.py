@@ -7,6 +7,8 @@ Markers in the Markdown pages are replaced before the page is converted:
 * ``<!-- stvsr:card NAME -->``: the card of one registry entry and its weight variants;
 * ``<!-- stvsr:protocols -->``: the evaluation protocols of ``stvsr.eval.protocols``;
 * ``<!-- stvsr:conformance FOLDER ... -->``: the recorded cases of conformance fixture folders;
+* ``<!-- stvsr:results -->``: the evaluation results recorded in ``docs/results/*.json``
+  (written by ``tools/zoo_results.py`` from ``stvsr evaluate --out`` folders);
 * ``<!-- stvsr:api-modules PACKAGE -->``: one mkdocstrings ``:::`` block per public module of
   ``PACKAGE`` (``stvsr.models``, ``stvsr.layers``, ...), so new files appear without editing the docs.
 
@@ -19,6 +21,7 @@ Run as a script to print a table for other uses::
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
 import sys
@@ -67,6 +70,20 @@ def _page_of(entry: Any) -> str | None:
     return None
 
 
+def _where(s: Any) -> str:
+    """Where a weight variant comes from, for the tables."""
+    out = []
+    if s.packaged:
+        out.append("shipped in the wheel")
+    if s.parts:
+        out.append("assembled from shipped " + " + ".join(f"`{ref}`" for _, ref, _ in s.parts))
+    if s.hf_repo:
+        out.append(f"Hub `{s.hf_repo}`")
+    if not out and s.recipe:
+        out.append(f"built on demand: `{s.recipe}`")
+    return ", ".join(out) or "-"
+
+
 def _entries() -> list[Any]:
     from stvsr._registry import entry_names, get_entry
 
@@ -87,7 +104,7 @@ def zoo_table(link_prefix: str = "") -> str:
             weights = "none needed"
         elif e.weights:
             weights = ", ".join(
-                (f"**{t}**" if t == e.default_tag else t) + (" (shipped)" if s.packaged else "")
+                (f"**{t}**" if t == e.default_tag else t) + (" (shipped)" if s.packaged or s.parts else "")
                 for t, s in sorted(e.weights.items())
             )
         else:
@@ -132,9 +149,7 @@ def weights_table() -> str:
     for e in _entries():
         for tag, s in sorted(e.weights.items()):
             card = e.tag_card(tag)
-            where = ", ".join(
-                x for x in ("shipped in the wheel" if s.packaged else "", f"Hub `{s.hf_repo}`" if s.hf_repo else "") if x
-            )
+            where = _where(s)
             default = " (default)" if tag == e.default_tag else ""
             rows.append(
                 f"| `{e.name}.{tag}`{default} | `{s.filename}` | `{s.sha256[:16]}…` | {_cell(where or '-')} | "
@@ -194,7 +209,7 @@ def card_table(name: str) -> str:
         rows.append("| Pretrained weights | none registered: convert the authors' checkpoint |")
     for tag, s in sorted(e.weights.items()):
         tc = e.tag_card(tag)
-        where = "shipped with the package" if s.packaged else (f"Hub `{s.hf_repo}`" if s.hf_repo else "-")
+        where = _where(s)
         default = ", default" if tag == e.default_tag else ""
         rows.append(
             f"| Weights `{name}.{tag}`{default} | `{s.filename}` ({where}; sha256 `{s.sha256[:16]}…`)"
@@ -297,6 +312,53 @@ def api_modules(package: str) -> str:
     return "\n".join(blocks)
 
 
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+def results_tables() -> str:
+    """One table per protocol from the recorded ``stvsr evaluate`` summaries: overall figures
+    (mean over scored frames and mean of clip means) and the per-clip PSNR."""
+    by_protocol: dict[str, list[dict[str, Any]]] = {}
+    for f in sorted(RESULTS_DIR.glob("*.json")):
+        doc = json.loads(f.read_text())
+        by_protocol.setdefault(doc["protocol"]["name"], []).append(doc)
+    out: list[str] = []
+    for name in sorted(by_protocol):
+        docs = by_protocol[name]
+        clips = sorted({c["clip"] for d in docs for c in d["clips"]})
+        chan = "Y" if docs[0]["protocol"].get("y_channel", True) else "RGB"
+        out += [
+            f"### `{name}`",
+            "",
+            f"{docs[0]['protocol'].get('summary', '')}. PSNR / SSIM on {chan}; frames: scored frames; "
+            "*clip mean*: the mean of the per-clip means (the figure most papers print).",
+            "",
+            "| model | weights sha256 | frames | PSNR | SSIM | clip-mean PSNR | clip-mean SSIM | "
+            + " | ".join(clips) + " |",
+            "|---|---|--:|--:|--:|--:|--:|" + "--:|" * len(clips),
+        ]
+        rows = []
+        for d in docs:
+            for o in d["overall"]:
+                if not o["clips"]:
+                    continue
+                per = {c["clip"]: c["psnr"] for c in d["clips"] if c["model"] == o["model"] and c["cell"] == o["cell"]}
+                sha = d["models"].get(o["model"], {}).get("weights_sha256") or "-"
+                rows.append((o["psnr_clip_mean"], (
+                    f"| `{o['model']}` | `{sha[:12]}` | {o['frames']} | {o['psnr']:.2f} | {o['ssim']:.4f} | "
+                    f"{o['psnr_clip_mean']:.2f} | {o['ssim_clip_mean']:.4f} | "
+                    + " | ".join(f"{per[c]:.2f}" if per.get(c) is not None else "-" for c in clips) + " |"
+                )))
+        seen = set()
+        for _, row in sorted(rows, key=lambda r: -r[0]):
+            if row not in seen:  # baselines recorded by several runs appear once
+                seen.add(row)
+                out.append(row)
+        versions = sorted({d["stvsr_version"] for d in docs})
+        out += ["", f"Recorded with stvsr {', '.join(versions)}.", ""]
+    return "\n".join(out) if out else "No results recorded yet."
+
+
 def expand(markdown: str) -> str:
     def sub(m: re.Match[str]) -> str:
         kind, arg = m.group(1), m.group(2).strip()
@@ -312,6 +374,8 @@ def expand(markdown: str) -> str:
             return protocols_table()
         if kind == "api-modules":
             return api_modules(arg)
+        if kind == "results":
+            return results_tables()
         raise ValueError(f"unknown stvsr docs marker {m.group(0)!r}")
 
     return MARKER.sub(sub, markdown)

@@ -179,6 +179,15 @@ PROTOCOLS: dict[str, Protocol] = {
             notes="BasicVSR / RSDN Vid4 BI protocol: all frames in, all frames scored, Y, crop 0.",
         ),
         Protocol(
+            "vsr-bd-4x",
+            "space-only video SR, BD: every frame Gaussian-blurred (sigma 1.6) and subsampled x4, all scored on Y",
+            degradation="bd",
+            time=Fraction(1),
+            window=None,
+            notes="BasicVSR / RSDN Vid4 BD protocol: stvsr.ops.bd_degrade on all frames, all frames scored, "
+            "Y, crop 0.",
+        ),
+        Protocol(
             "vfi-2x",
             "frame interpolation only: even frames in at full size, odd (interpolated) frames scored on RGB",
             degradation="none",

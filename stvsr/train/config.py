@@ -58,6 +58,11 @@ class OptimConfig:
     warmup_steps: int = 0
     min_lr: float = 1e-7
     grad_clip: float | None = 1.0
+    # per parameter-name prefix: lr multiplier (0 freezes) and steps held at lr 0 at the start,
+    # e.g. {spy: 0.125} / {spy: 5000}: BasicVSR's recipe for a pretrained flow network, whose
+    # flows otherwise blow up (hundreds of pixels) within a few hundred steps of a fresh model
+    lr_mult: dict[str, float] = field(default_factory=dict)
+    freeze_steps: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +87,7 @@ class TrainConfig:
     batch_size: int = 4
     seed: int = 0
     ema_decay: float | None = 0.999
+    ema_warmup: bool = True  # decay min(ema_decay, (1 + n) / (10 + n)) after n updates
     bf16: bool = False
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     out_dir: str = "runs/stvsr"

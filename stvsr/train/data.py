@@ -17,8 +17,10 @@ One sample (``make_batch``):
    so the sample spans ``(keys - 1) * a + 1`` GT frames; targets are the keys and the
    frames at the chosen stamps between them, ordered as the model outputs them;
 3. space: an HR crop; ``fixed`` scale ``s`` or (``arbitrary``) ``s`` uniform in
-   ``[scale_min, scale_max]``; the LR crop is ``h = floor(crop / s)`` pixels and the HR
-   crop ``round(s * h)``, so ``round(s * h)`` is exactly the output size;
+   ``[scale_min, scale_max]``; the LR crop is ``h = floor(crop / s)`` pixels, or
+   ``h = lr_crop`` when that is set (the cost of a step then no longer grows as ``1/s**2``
+   at small scales), and the HR crop ``round(s * h)``, so ``round(s * h)`` is exactly the
+   output size;
 4. augmentation: horizontal / vertical flips, transpose (square crops), time reversal,
    each with probability 1/2;
 5. degradation: ``bi`` (MATLAB bicubic :func:`stvsr.ops.imresize`) or ``bd``
@@ -32,10 +34,14 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from stvsr.ops.resize import bd_degrade, imresize
+
+if TYPE_CHECKING:
+    from stvsr.eval.datasets import ClipSource
 
 __all__ = ["Batch", "ClipBank", "DataConfig", "make_batch"]
 
@@ -46,6 +52,7 @@ class DataConfig:
 
     paths: Sequence[str] = ()
     crop: int = 128  # HR crop side before the scale rounding
+    lr_crop: int | None = None  # fixed LR crop side instead (HR side round(s * lr_crop))
     keys: int = 4  # LR key frames per sample
     degradation: str = "bi"  # "bi" | "bd"
     scale: float | str = 4.0  # a number or "arbitrary"
@@ -81,13 +88,33 @@ class ClipBank:
         self.names: list[str] = []
         for p in paths:
             for src in open_dataset(p):
-                frames = src.load(max_frames).frames
-                if max_side and max(frames.shape[-2:]) > max_side:
-                    f = max_side / max(frames.shape[-2:])
-                    size = (max(1, round(frames.shape[-2] * f)), max(1, round(frames.shape[-1] * f)))
-                    frames = imresize(frames, size=size).clamp(0, 1)
-                self.clips.append((frames * 255).round().to(torch.uint8))
+                self.clips.append(self._load(src, max_frames, max_side))
                 self.names.append(src.name)
+
+    @staticmethod
+    def _load(src: ClipSource, max_frames: int | None, max_side: int | None) -> torch.Tensor:
+        """One clip as uint8, decoded and shrunk frame by frame so that the peak memory is the
+        uint8 clip (a 795-frame 768x576 video held as float32 first would take 4 GB)."""
+        from stvsr.video.io import read_frames
+
+        files = getattr(src, "files", None)
+        frames = (iter(src.load(max_frames).frames) if files
+                  else (fr.image for fr in read_frames(src.path)))
+        out: list[torch.Tensor] = []
+        for frame in frames:
+            if max_side and max(frame.shape[-2:]) > max_side:
+                f = max_side / max(frame.shape[-2:])
+                size = (max(1, round(frame.shape[-2] * f)), max(1, round(frame.shape[-1] * f)))
+                frame = imresize(frame, size=size).clamp(0, 1)
+            out.append((frame * 255).round().to(torch.uint8))
+            if max_frames and len(out) >= max_frames:
+                break
+        if not out:
+            raise ValueError(f"{src.path} has no decodable frames")
+        sizes = {tuple(f.shape) for f in out}
+        if len(sizes) != 1:
+            raise ValueError(f"{src.path}: frames have different sizes {sorted(sizes)}")
+        return torch.stack(out)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -147,10 +174,15 @@ def make_batch(bank: ClipBank, cfg: DataConfig, *, seed: int, step: int, rank: i
     """The batch of ``(seed, step, rank)`` (module docs)."""
     s, a, js = batch_params(cfg, seed, step)
     span = (cfg.keys - 1) * a + 1
-    h = math.floor(cfg.crop / s + 1e-9)
+    if cfg.lr_crop is not None:
+        if int(cfg.lr_crop) < 1:
+            raise ValueError(f"data.lr_crop must be a positive number of LR pixels, got {cfg.lr_crop}")
+        h = int(cfg.lr_crop)
+    else:
+        h = math.floor(cfg.crop / s + 1e-9)
+        if h < 1:
+            raise ValueError(f"crop {cfg.crop} is smaller than the scale {s}")
     hr_side = round(s * h)
-    if h < 1:
-        raise ValueError(f"crop {cfg.crop} is smaller than the scale {s}")
     usable = [i for i, c in enumerate(bank.clips) if c.shape[0] >= span and min(c.shape[-2:]) >= hr_side]
     if not usable:
         raise ValueError(f"no clip has {span} frames of at least {hr_side}x{hr_side} pixels")

@@ -17,6 +17,7 @@ synchronisation correct for models trained through a method other than ``forward
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -35,9 +36,13 @@ class StvsrObjective(nn.Module):
         self.model = model
         self.loss = loss
         self.flow_loss = FlowContextConsistencyLoss(flow, loss.charbonnier_eps) if flow is not None else None
+        # the unclamped output where the model offers it: a clamp has zero gradient wherever an
+        # output overshoots [0, 1], which stalls a freshly initialised upsampler
+        accepts = "clamp" in inspect.signature(model.forward).parameters
+        self._kw: dict[str, Any] = {"clamp": False} if accepts else {}
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        pred = self.model(batch.lr, scale=batch.scale, times=batch.times).float()
+        pred = self.model(batch.lr, scale=batch.scale, times=batch.times, **self._kw).float()
         terms: dict[str, torch.Tensor] = {}
         if self.loss.charbonnier:
             terms["charbonnier"] = self.loss.charbonnier * charbonnier(pred, batch.gt, self.loss.charbonnier_eps)

@@ -18,11 +18,11 @@ from stvsr.zoo._names import ModelSpec, parse_name
 from stvsr.zoo._weights import (
     NoPretrainedWeightsError,
     WeightsNotFoundError,
-    _resolve,
     hub_cache_display,
     hub_download,
     load_safetensors,
     no_weights_message,
+    registry_state,
     safetensors_metadata,
     verify_sha256,
 )
@@ -130,13 +130,12 @@ def _load_registry(
     if tag is None:
         raise NoPretrainedWeightsError(no_weights_message(entry))
     source = entry.weights[tag]
-    path = _resolve(entry, tag, revision=revision)
-    state = load_safetensors(path)
+    state, where = registry_state(entry, tag, revision=revision)
     if source.layout == "authors":
-        model = _convert(entry, state, overrides, what=str(path))
+        model = _convert(entry, state, overrides, what=where)
     else:
         model = entry.build(**{**source.config, **overrides})
-        load_state_dict_strict(model, state, what=f"weights {path}")
+        load_state_dict_strict(model, state, what=f"weights {where}")
     model.weights_tag = tag  # type: ignore[assignment]
     return model
 
@@ -362,6 +361,8 @@ def model_card(name: str | os.PathLike[str]) -> dict[str, Any]:
                 "hf_revision": src.hf_revision,
                 "packaged": src.packaged,
                 "layout": src.layout,
+                "parts": [list(x) for x in src.parts],
+                "recipe": src.recipe,
             }
         return card
     if spec.kind == "hub":

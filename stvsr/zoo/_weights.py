@@ -228,12 +228,47 @@ def _resolve(entry: ModelEntry, tag: str, *, revision: str | None = None) -> Pat
     raise WeightsNotFoundError(_not_found_message(entry, tag, source, user, tried))
 
 
+def registry_state(entry: ModelEntry, tag: str, *, revision: str | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The verified state_dict of ``entry.tag`` and a description of where it came from.
+
+    A copy of the variant's own file wins (:func:`_resolve` order); a variant with
+    ``parts`` (:class:`~stvsr._registry.WeightSource`) is otherwise assembled from
+    the registered weights it names, each found and sha256-checked the same way.
+    """
+    source = entry.weights[tag]
+    try:
+        path = _resolve(entry, tag, revision=revision)
+    except WeightsNotFoundError:
+        if not source.parts:
+            raise
+    else:
+        return load_safetensors(path), str(path)
+    state: dict[str, torch.Tensor] = {}
+    where: list[str] = []
+    for model_prefix, ref, source_prefix in source.parts:
+        part_entry, part_tag = _entry_and_tag(ref)
+        try:
+            sub, sub_where = registry_state(part_entry, part_tag)
+        except WeightsNotFoundError as exc:
+            raise WeightsNotFoundError(
+                f"weights for {entry.name}.{tag} are assembled from {ref}, which is missing:\n{exc}"
+            ) from exc
+        picked = {model_prefix + k[len(source_prefix):]: v for k, v in sub.items() if k.startswith(source_prefix)}
+        if not picked:
+            raise ValueError(f"{sub_where} holds no tensor under {source_prefix!r} for {entry.name}.{tag}")
+        state.update(picked)
+        where.append(f"{sub_where} ({source_prefix or 'all'}*)")
+    return state, " + ".join(where)
+
+
 def _not_found_message(entry: ModelEntry, tag: str, source: WeightSource, user: Path, tried: list[str]) -> str:
     lines = [
         f"weights for {entry.name}.{tag} not found. Looked in:",
         *(f"  - {t}" for t in tried),
         f"Place the file {source.filename} (sha256 {source.sha256}) at {user}",
     ]
+    if source.recipe:
+        lines.append(f"  (make it with: {source.recipe})")
     if source.hf_repo:
         rev = f" --revision {source.hf_revision}" if source.hf_revision else ""
         lines.append(

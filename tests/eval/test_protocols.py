@@ -73,6 +73,9 @@ def test_degradations_and_mod_crop():
     _, gt, lr2 = prepare(get_protocol("continuous/s2.5_x2"), torch.rand(5, 3, 31, 31))
     assert gt.shape[-2:] == (30, 30) and lr2.shape == (3, 3, 12, 12)
     assert degrade(hr, get_protocol("vfi-2x")).shape == hr.shape
+    bd_vsr = get_protocol("vsr-bd-4x")
+    assert plan(bd_vsr, 4).scored == (0, 1, 2, 3)
+    torch.testing.assert_close(degrade(hr, bd_vsr, quantize=False), bd_degrade(hr, scale=4))
 
 
 def test_model_spec_from_cards():

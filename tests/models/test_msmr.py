@@ -86,6 +86,9 @@ def test_authors_compat_size_and_no_clamp(small: MsMr) -> None:
     assert compat.shape[-2:] == (58, 58) and default.shape[-2:] == (54, 54)
     torch.testing.assert_close(default, compat[..., :54, :54].clamp(0, 1))
     with torch.no_grad():
+        unclamped = small(lr, scale=1.8, clamp=False)
+    torch.testing.assert_close(unclamped, compat[..., :54, :54])
+    with torch.no_grad():
         odd = small(clip(2, 12, 12), scale=2.25, authors_compat=True)  # round(27) -> 26
     assert odd.shape[-2:] == (26, 26)
 

@@ -54,6 +54,19 @@ def test_arbitrary_scales_and_times(bank):
         make_batch(bank, DataConfig(crop=32, keys=30), seed=0, step=0)
 
 
+def test_lr_crop_fixes_the_lr_side(bank):
+    cfg = DataConfig(lr_crop=8, keys=2, scale="arbitrary", scale_min=1.0, scale_max=4.0, time="fixed")
+    sides = set()
+    for step in range(10):
+        s, _, _ = batch_params(cfg, 0, step)
+        b = make_batch(bank, cfg, seed=0, step=step)
+        assert b.lr.shape[-2:] == (8, 8) and b.gt.shape[-1] == round(s * 8)
+        sides.add(b.gt.shape[-1])
+    assert len(sides) > 1  # the HR side follows the scale
+    with pytest.raises(ValueError, match="lr_crop"):
+        make_batch(bank, DataConfig(lr_crop=0, keys=2), seed=0, step=0)
+
+
 def _meta(name: str, **kw):
     with torch.device("meta"):
         return stvsr.load(name, pretrained=False, **kw)

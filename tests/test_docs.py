@@ -70,7 +70,7 @@ def test_generated_tables_cover_the_registry() -> None:
 def test_recorded_results_render_and_cover_the_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every shipped (or assembled) zoo variant with an image task has a recorded Vid4 result."""
     import stvsr
-    from stvsr._registry import get_entry
+    from stvsr.zoo._catalog import get_entry
 
     hook = _hook()
     docs = [json.loads(f.read_text()) for f in sorted((DOCS / "results").glob("*.json"))]

@@ -110,7 +110,7 @@ assert "/venv/" in stvsr.__file__, f"stvsr imported from {stvsr.__file__}, not f
 print(f"stvsr {stvsr.__version__} from {stvsr.__file__} ({(time.perf_counter() - t) * 1000:.0f} ms)")
 
 import torch
-from stvsr._registry import get_entry
+from stvsr.zoo._catalog import get_entry
 from stvsr.zoo import resolve_weights
 
 names = stvsr.list_models()

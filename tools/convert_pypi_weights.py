@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stvsr._registry import get_entry
+from stvsr.zoo._catalog import get_entry
 from stvsr.zoo.pypi_weights import PYPI_WEIGHTS, build_pypi_weights
 
 ROOT = Path(__file__).resolve().parents[1]

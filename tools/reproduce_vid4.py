@@ -140,8 +140,8 @@ def load_model(name: str, tag: str | None, weights: Path | None) -> torch.nn.Mod
             pass
     from safetensors.torch import load_file
 
-    from stvsr._registry import get_entry
     from stvsr.models._base import load_state_dict_strict
+    from stvsr.zoo._catalog import get_entry
 
     entry = get_entry(name)
     tag = tag or entry.default_tag

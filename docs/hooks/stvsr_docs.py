@@ -2,7 +2,7 @@
 
 Markers in the Markdown pages are replaced before the page is converted:
 
-* ``<!-- stvsr:zoo -->``: the model zoo table (every registered model, from ``stvsr._registry``);
+* ``<!-- stvsr:zoo -->``: the model zoo table (every registered model, from ``stvsr.zoo._catalog``);
 * ``<!-- stvsr:weights -->``: every registered weight variant with its checksum and figures;
 * ``<!-- stvsr:card NAME -->``: the card of one registry entry and its weight variants;
 * ``<!-- stvsr:protocols -->``: the evaluation protocols of ``stvsr.eval.protocols``;
@@ -85,7 +85,7 @@ def _where(s: Any) -> str:
 
 
 def _entries() -> list[Any]:
-    from stvsr._registry import entry_names, get_entry
+    from stvsr.zoo._catalog import entry_names, get_entry
 
     return [get_entry(n) for n in entry_names()]
 
@@ -97,7 +97,7 @@ def zoo_table(link_prefix: str = "") -> str:
         "|---|---|---|---|---|--:|---|---|---|",
     ]
     for e in _entries():
-        c = e.card
+        c = e.tag_card(None)  # task, space_scale, time, input_frames, colour: from the capabilities
         page = _page_of(e)
         name = f"[`{e.name}`]({link_prefix}{page})" if page else f"`{e.name}`"
         if c.get("weights_free"):
@@ -181,10 +181,10 @@ CARD_FIELDS = (
 
 
 def card_table(name: str) -> str:
-    from stvsr._registry import get_entry
+    from stvsr.zoo._catalog import get_entry
 
     e = get_entry(name)
-    c = e.card
+    c = e.tag_card(None)  # task, space_scale, time, input_frames, colour: from the capabilities
     rows = [f"**`{name}`**: {_cell(c.get('summary', ''))}", "", "| | |", "|---|---|"]
     for label, key in CARD_FIELDS:
         v = c.get(key)

@@ -48,6 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr.models._capabilities import Capabilities, capabilities_of
 from stvsr.ops.resize import bd_degrade, imresize
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "CONTINUOUS_SCALES",
     "CONTINUOUS_TIMES",
     "ModelSpec",
+    "unsupported",
     "Plan",
     "Protocol",
     "degrade",
@@ -316,55 +318,28 @@ def prepare(protocol: Protocol, frames: torch.Tensor, window: int | None = None)
 
 
 # ------------------------------------------------------------------------------------- models
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a model can do, from its card (``task``, ``space_scale``, ``time``, ``input_frames``)."""
-
-    task: str = "stvsr"
-    space_scale: float | None = None  # None: arbitrary
-    times: tuple[float, ...] | None = None  # None: arbitrary
-    frames: int | None = None  # exact input frames (pair models: 2)
-
-    @classmethod
-    def from_card(cls, card: dict[str, Any]) -> ModelSpec:
-        task = card.get("task", "stvsr")
-        sc = card.get("space_scale", "arbitrary")
-        space = None if sc in ("arbitrary", None) else float(sc)
-        if task == "vfi":
-            space = 1.0
-        tc = card.get("time", "arbitrary")
-        times = None if tc == "arbitrary" else tuple(float(t) for t in (tc or ()))
-        fr = card.get("input_frames")
-        return cls(task, space, times, fr if isinstance(fr, int) and not isinstance(fr, bool) else None)
-
-    @classmethod
-    def from_model(cls, model: nn.Module) -> ModelSpec:
-        name = getattr(model, "registry_name", None)
-        card: dict[str, Any] = {}
-        if name:
-            from stvsr._registry import get_entry
-
-            card = get_entry(name).card
-        return cls.from_card(card)
-
-    def unsupported(self, protocol: Protocol) -> str | None:
-        """Why the model cannot run ``protocol`` (None if it can)."""
-        if self.task not in ("stvsr", "vsr", "vfi"):
-            return f"task {self.task!r} is not evaluated by these protocols"
-        if self.task == "vsr" and protocol.time != 1:
-            return "a video SR model makes no new frames"
-        if self.task == "vfi" and protocol.scale != 1:
-            return "a frame interpolation model does not upscale"
-        if self.space_scale is not None and not math.isclose(self.space_scale, protocol.scale):
-            return f"fixed space scale x{self.space_scale:g}"
-        if self.times is not None and protocol.time != 1:
-            need = {round(j / protocol.time.numerator, 6) for j in range(1, protocol.time.numerator)}
-            if not need <= {round(t, 6) for t in self.times}:
-                return f"fixed times {list(self.times)}"
-        return None
+#: older name of :class:`~stvsr.models._capabilities.Capabilities` (``ModelSpec.from_model(model)``)
+ModelSpec = Capabilities
 
 
-def call_model(model: nn.Module, spec: ModelSpec, lr: torch.Tensor, scale: float, times: tuple[float, ...]) -> torch.Tensor:
+def unsupported(caps: Capabilities, protocol: Protocol) -> str | None:
+    """Why a model with capabilities ``caps`` cannot run ``protocol`` (None if it can)."""
+    if caps.task not in ("stvsr", "vsr", "vfi"):
+        return f"task {caps.task!r} is not evaluated by these protocols"
+    if caps.task == "vsr" and protocol.time != 1:
+        return "a video SR model makes no new frames"
+    if caps.task == "vfi" and protocol.scale != 1:
+        return "a frame interpolation model does not upscale"
+    if not caps.supports_scale(protocol.scale):
+        return f"fixed space scale x{caps.native_scale:g}"
+    if protocol.time != 1:
+        need = [j / protocol.time.numerator for j in range(1, protocol.time.numerator)]
+        if not caps.supports_times(need):
+            return f"fixed times {list(caps.times or ())}"
+    return None
+
+
+def call_model(model: nn.Module, spec: Capabilities, lr: torch.Tensor, scale: float, times: tuple[float, ...]) -> torch.Tensor:
     """``lr`` ``(1, T, 3, h, w)`` -> ``(1, T + (T-1)K, 3, H, W)`` through the model's contract."""
     if spec.task == "vsr":
         return model(lr)
@@ -379,7 +354,7 @@ def run_clip(
     frames: torch.Tensor,
     *,
     window: int | None = None,
-    spec: ModelSpec | None = None,
+    spec: Capabilities | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
     keep_outputs: bool = False,
@@ -391,17 +366,17 @@ def run_clip(
         protocol: a concrete protocol (not a grid).
         frames: GT ``(N, 3, H, W)`` in [0, 1].
         window: key frames per call (default: the model's fixed ``input_frames``, else the protocol's).
-        spec: model capabilities (default: from its registry card).
+        spec: model capabilities (default: ``model.capabilities``).
         device, dtype: where / in which precision to run (bf16/fp16 through autocast).
         keep_outputs: also return the scored output frames ``{gt_index: (3, H, W)}`` (plots, crops).
     """
     from stvsr.metrics import psnr, ssim
 
-    spec = spec or ModelSpec.from_model(model)
-    reason = spec.unsupported(protocol)
+    spec = spec or capabilities_of(model)
+    reason = unsupported(spec, protocol)
     if reason:
         raise ValueError(f"cannot run {protocol.name}: {reason}")
-    win = window if window is not None else spec.frames
+    win = window if window is not None else spec.input_frames
     p, gt, lr = prepare(protocol, frames, win)
     dev = torch.device(device) if device is not None else next(
         (t.device for t in model.parameters()), torch.device("cpu")

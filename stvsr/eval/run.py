@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from stvsr.eval.datasets import ClipSource, open_dataset
-from stvsr.eval.protocols import ModelSpec, Protocol, get_protocol, run_clip
+from stvsr.eval.protocols import Protocol, get_protocol, run_clip, unsupported
+from stvsr.models._capabilities import capabilities_of
 
 __all__ = ["BASELINES", "ClipScore", "EvalReport", "evaluate", "weights_sha256"]
 
@@ -187,9 +188,9 @@ class EvalReport:
 def _load(model: str | nn.Module, pretrained: bool) -> tuple[str, nn.Module]:
     if isinstance(model, nn.Module):
         return getattr(model, "registry_name", None) or type(model).__name__, model
-    import stvsr
+    from stvsr.zoo import load
 
-    m = stvsr.load(model, pretrained=pretrained)
+    m = load(model, pretrained=pretrained)
     return str(model), m
 
 
@@ -267,7 +268,7 @@ def evaluate(
         crops_dir: write side-by-side centre crops (GT, then each model) of each clip's middle scored frame.
         log: called with one progress line per clip and model.
     """
-    import stvsr
+    from stvsr._version import __version__
 
     proto = get_protocol(protocol)
     sources = list(dataset) if not isinstance(dataset, (str, os.PathLike)) else open_dataset(dataset, list_file=list_file)
@@ -291,13 +292,13 @@ def evaluate(
             curves: dict[str, list[tuple[int, bool, float, float]]] = {}
             crops: dict[str, torch.Tensor] = {}
             for name, m in loaded:
-                spec = ModelSpec.from_model(m)
-                reason = spec.unsupported(cell)
+                caps = capabilities_of(m)
+                reason = unsupported(caps, cell)
                 if reason:
                     rows.append(ClipScore(name, cell.label, clip.name, None, None, note=reason))
                     continue
                 t0 = time.perf_counter()
-                res = run_clip(m, cell, clip.frames, window=window, spec=spec, device=device, dtype=dtype,
+                res = run_clip(m, cell, clip.frames, window=window, spec=caps, device=device, dtype=dtype,
                                keep_outputs=crops_dir is not None)
                 dt = time.perf_counter() - t0
                 fr = res["frames"]
@@ -321,4 +322,4 @@ def evaluate(
                 Path(crops_dir).mkdir(parents=True, exist_ok=True)
                 _crop_strip(Path(crops_dir) / f"{tag}.png", crops)
     label = str(dataset) if isinstance(dataset, (str, os.PathLike)) else f"{len(sources)} clips"
-    return EvalReport(proto, rows, info, label, window, stvsr.__version__)
+    return EvalReport(proto, rows, info, label, window, __version__)

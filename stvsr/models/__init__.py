@@ -2,7 +2,7 @@
 
 Importing this package imports every model module in this folder (files whose
 name does not start with ``_``), which registers each configuration in
-:mod:`stvsr._registry`, and re-exports the names in each module's ``__all__``
+:mod:`stvsr.models._registry`, and re-exports the names in each module's ``__all__``
 (``stvsr.models.MsMr``, ``stvsr.models.CVRS``, ...).
 """
 

@@ -15,6 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr._version import __version__
+from stvsr.models._capabilities import Capabilities, capabilities_of
+
 # layout of a save_pretrained folder (read back by stvsr.load(folder) / "hf-hub:org/repo")
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -32,6 +35,15 @@ class StvsrModel(nn.Module):
     config: dict[str, Any]
     registry_name: str | None = None  # set by the registry / stvsr.load
     weights_tag: str | None = None  # the weight variant loaded (``name.tag``), if any
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this model accepts (task, space scales, times, input frames, colour order).
+
+        Every subclass answers from its own configuration, so a model built directly knows
+        as much as one loaded from the registry.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define the `capabilities` property")
 
     def save_pretrained(self, folder: str | os.PathLike[str], *, name: str | None = None) -> Path:
         """Write a Hugging Face-compatible folder that ``stvsr.load(folder)`` reads back.
@@ -130,8 +142,7 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike[str], *, name: s
     """Function form of :meth:`StvsrModel.save_pretrained` (any registry-built module with ``config``)."""
     from safetensors.torch import save as save_safetensors
 
-    import stvsr
-    from stvsr._registry import get_entry, render_model_card
+    from stvsr.models._registry import get_entry, render_model_card
 
     name = name or getattr(model, "registry_name", None)
     if not name:
@@ -149,7 +160,8 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike[str], *, name: s
         raise TypeError(f"{type(model).__name__}.config is not JSON-serialisable: {exc}") from exc
     tag = getattr(model, "weights_tag", None)
     tag = tag if tag in entry.weights else None
-    card = entry.tag_card(tag)
+    caps = capabilities_of(model)  # the model's own (its config may differ from the entry's default)
+    card = {**entry.tag_card(tag), **caps.card_fields()}
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,14 +171,14 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike[str], *, name: s
         "format": "pt",
         "stvsr_registry_name": name,
         "stvsr_config": config_json,
-        "stvsr_version": stvsr.__version__,
+        "stvsr_version": __version__,
     }
     data = save_safetensors(tensors, metadata=metadata)
     atomic_write_bytes(out / WEIGHTS_NAME, data)
     digest = hashlib.sha256(data).hexdigest()
     doc = {
         "library_name": "stvsr",
-        "stvsr_version": stvsr.__version__,
+        "stvsr_version": __version__,
         "format_version": FOLDER_FORMAT,
         "registry_name": name,
         "tag": tag,
@@ -176,6 +188,6 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike[str], *, name: s
         "card": _json_safe(card),
     }
     atomic_write_bytes(out / CONFIG_NAME, (json.dumps(doc, indent=2) + "\n").encode())
-    readme = render_model_card(name, card, tag=tag, version=stvsr.__version__)
+    readme = render_model_card(name, card, caps, tag=tag, version=__version__)
     atomic_write_bytes(out / README_NAME, readme.encode())
     return out

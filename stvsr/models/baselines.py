@@ -16,9 +16,10 @@ from typing import Any
 import torch
 from einops import rearrange
 
-from stvsr._registry import register_model
 from stvsr._validate import check_scale, check_times, check_video
 from stvsr.models._base import StvsrModel
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 from stvsr.ops import imresize
 
 __all__ = ["BicubicBaseline", "bicubic_blend", "bicubic_repeat"]
@@ -50,6 +51,10 @@ class BicubicBaseline(StvsrModel):
             ``(1 - t) * key_i + t * key_{i+1}``.
         clamp: clamp the output to [0, 1] (bicubic overshoots at edges).
     """
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="stvsr", min_frames=1)
 
     def __init__(self, mode: str = "blend", clamp: bool = True) -> None:
         super().__init__()
@@ -98,11 +103,6 @@ _CARD: dict[str, Any] = {
     },
     "authors_repo": None,
     "licence": "Apache-2.0",
-    "task": "stvsr",
-    "space_scale": "arbitrary",
-    "time": "arbitrary",
-    "input_frames": "T>=1",
-    "colour": "RGB",
     "params": 0,
     "conformance": None,
     "weights_free": True,

@@ -57,12 +57,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from stvsr._registry import register_model
 from stvsr._validate import check_tensor
 from stvsr.layers.implicit3d import ImplicitModulation3D, cell_centre_positions
 from stvsr.layers.invertible import AffineCoupling3d, DenseBlock3d, InvertibleSequential, SpacePixelUnshuffle3d
 from stvsr.layers.swin3d import SwinLayer3D, relative_position_index_3d
 from stvsr.models._base import CheckpointError, StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 
 __all__ = [
     "CVRS",
@@ -415,6 +416,10 @@ class IMSM(StvsrModel):
     Rebuild with ``IMSM(**model.config)``.
     """
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="resampler", space_scales=(), times=(), min_frames=1)
+
     def __init__(
         self,
         block_num: int = 8,
@@ -496,6 +501,10 @@ class CVRS(StvsrModel):
     :meth:`decode` with ``clamp=None`` follow this). The user-facing :meth:`upscale` clamps by
     default either way.
     """
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="resampler", min_frames=1)
 
     def __init__(self, **config: Any) -> None:
         super().__init__()
@@ -884,11 +893,6 @@ _CARD = {
     "paper": _PAPER,
     "authors_repo": "https://github.com/hahazh/CSTVR",
     "licence": "none (no licence file in the authors' repository)",
-    "task": "resampler",
-    "space_scale": "arbitrary",
-    "time": "arbitrary",
-    "input_frames": "T>=1",
-    "colour": "RGB",
 }
 
 
@@ -931,8 +935,6 @@ def cvrs_rescaler(**overrides: Any) -> CVRS:
     card={
         **_CARD,
         "params": 11_027_455,
-        "space_scale": None,
-        "time": None,
         "conformance": "cvrs_imsm",
         "summary": "CVRS's Invertible Motion Steganography Module alone: latent video <-> same-size stego video.",
     },

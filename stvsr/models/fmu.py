@@ -55,11 +55,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stvsr._registry import register_model
 from stvsr._validate import check_scale, check_times, check_video
 from stvsr.layers.flow.pwcnet import PWCNet, rename_sniklaus_keys
 from stvsr.layers.gridnet import GridNet
 from stvsr.models._base import StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 from stvsr.models.rsdn import RSDN
 from stvsr.ops import softsplat  # via the package: the name is shared with its module
 from stvsr.ops.warp import backward_warp
@@ -197,6 +198,10 @@ class FMU(StvsrModel):
     """
 
     scale = 4
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="stvsr", space_scales=(4.0,), trained_frames=4, weights_colour="BGR")
 
     def __init__(
         self,
@@ -370,11 +375,6 @@ def convert_fmu(state_dict: Mapping[str, torch.Tensor]) -> FMU:
         "authors_repo": "https://github.com/saikatdutta/FMU_STSR",
         "licence": "CC0-1.0 (repo); its PWC-Net code derives from sniklaus/pytorch-pwc (GPL-3.0) and NVIDIA's "
         "PWC-Net weights are CC BY-NC-SA 4.0",
-        "task": "stvsr",
-        "space_scale": 4.0,
-        "time": "arbitrary",
-        "input_frames": "T>=2 (4-frame windows; forward_window takes exactly 4)",
-        "colour": "RGB at the API; the authors' weights are BGR (converted inside)",
         "params": PARAMS,
         "conformance": "fmu",
         "summary": "PWC-Net flows, quadratic interpolation, flow reversal and GridNet refinement at LR; the LR flow "

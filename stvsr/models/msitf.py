@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from stvsr._registry import register_model
 from stvsr._validate import check_scale, check_times, check_video
 from stvsr.layers.alignment import ModulatedDeformConv2dPack
 from stvsr.models._base import StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 from stvsr.ops import deform_conv2d
 
 __all__ = ["MSITF", "MSITFConfig", "convert_msitf"]
@@ -450,6 +451,10 @@ class MSITF(StvsrModel):
     output is unclamped). Only ``times=(0.5,)`` and ``scale=4`` are supported. Any h, w.
     """
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,), trained_frames=4)
+
     def __init__(
         self,
         nf: int = 64,
@@ -605,11 +610,6 @@ _CARD = {
     },
     "authors_repo": "https://github.com/carpenterChina/MSITF",
     "licence": "none stated (no LICENSE file; re-implemented from its description)",
-    "task": "stvsr",
-    "space_scale": 4.0,
-    "time": [0.5],
-    "input_frames": "T>=2 (trained with 4)",
-    "colour": "RGB",
     "params": 5585611,
     "conformance": "msitf",
     "summary": "Pyramid deformable feature interpolation, a bidirectional deformable ConvLSTM with temporal "

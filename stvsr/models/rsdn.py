@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stvsr._registry import register_model
 from stvsr._validate import check_video
 from stvsr.models._base import StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 
 __all__ = ["RSDN", "RSDNConfig", "convert_rsdn", "rsdn", "structure_detail_split"]
 
@@ -121,6 +122,14 @@ class RSDN(StvsrModel):
 
     ``self.config`` = ``asdict(RSDNConfig)``; ``RSDN(**config)`` rebuilds the model.
     """
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """x4 video SR over any ``T >= 1``; BGR-trained weights (FMU's fine-tune) are flipped inside."""
+        return Capabilities(
+            task="vsr", space_scales=(float(self.config["scale"]),), times=(), min_frames=1,
+            weights_colour=self.weights_colour.upper(),
+        )
 
     def __init__(self, channels: int = 128, blocks: int = 9, scale: int = 4, weights_colour: str = "rgb") -> None:
         super().__init__()
@@ -221,11 +230,6 @@ def convert_rsdn(state_dict: Mapping[str, torch.Tensor]) -> RSDN:
         },
         "authors_repo": "https://github.com/junpan19/RSDN",
         "licence": "no licence file in the official repo",
-        "task": "vsr",
-        "space_scale": 4.0,
-        "time": None,
-        "input_frames": "T>=1",
-        "colour": "RGB at the API; the official weights are RGB, FMU's fine-tuned RSDN is BGR (converted inside)",
         "params": 6_180_236,
         "conformance": None,
         "summary": "Recurrent x4 video SR splitting frames into structure and detail with hidden-state adaptation "

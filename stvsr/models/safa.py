@@ -35,9 +35,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from stvsr._registry import register_model
 from stvsr._validate import check_float, check_rank, check_scale, check_tensor, check_times, check_video
 from stvsr.models._base import StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 from stvsr.ops import backward_warp, imresize
 
 __all__ = ["SAFA", "SAFAConfig", "convert_safa", "cv2_cubic_upsample"]
@@ -264,6 +265,10 @@ class SAFA(StvsrModel):
     Lower level: :meth:`inference` is the authors' ``SAFA.inference`` on pre-upsampled BGR
     pairs, and :meth:`upsample` the authors' pre-upsampling.
     """
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="stvsr", space_scales=(4.0,), weights_colour="BGR")
 
     def __init__(
         self,
@@ -499,11 +504,6 @@ _CARD = {
     },
     "authors_repo": "https://github.com/megvii-research/WACV2024-SAFA",
     "licence": "MIT",
-    "task": "stvsr",
-    "space_scale": 4.0,
-    "time": "arbitrary",
-    "input_frames": "T>=2",
-    "colour": "RGB at the API; the authors' weights are BGR and the model flips channels inside",
     "params": 4941442,
     "conformance": "safa",
     "summary": "Bicubic-upsampled frame pair, ResNet-18 features and six gated multi-scale flow blocks "

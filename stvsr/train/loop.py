@@ -49,9 +49,9 @@ def build_model(name: str, overrides: dict[str, Any] | None = None, pretrained: 
     if ":" in name and not os.path.exists(name) and not name.startswith("hf-hub:"):
         mod, _, attr = name.partition(":")
         return getattr(importlib.import_module(mod), attr)(**overrides)
-    import stvsr
+    from stvsr.zoo import load
 
-    return stvsr.load(name, pretrained=pretrained, **overrides)
+    return load(name, pretrained=pretrained, **overrides)
 
 
 def cosine_lambda(step: int, total: int, warmup: int, base_lr: float, min_lr: float) -> float:

@@ -45,6 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr.models._capabilities import Capabilities, capabilities_of
 from stvsr.ops.resize import imresize
 from stvsr.video.timegrid import Sample, StreamPlanner, as_fraction, target_fps
 
@@ -52,39 +53,6 @@ from stvsr.video.timegrid import Sample, StreamPlanner, as_fraction, target_fps
 MAX_OUTPUT_SIDE = 16384
 #: scene-cut threshold: mean absolute difference of 64x64 grey thumbnails, in [0, 1]
 DEFAULT_CUT_THRESHOLD = 0.25
-
-
-@dataclass(frozen=True)
-class ModelTraits:
-    """What the pipeline needs to know about a model (read from its registry card)."""
-
-    task: str = "stvsr"  # "stvsr" | "vsr" | "vfi"
-    space_scale: float | None = None  # None = arbitrary
-    times: tuple[float, ...] | None = None  # None = arbitrary t; () = none (vsr)
-    frames: int | None = None  # exact input frames, or None for any T >= 2
-
-    @classmethod
-    def from_model(cls, model: nn.Module) -> ModelTraits:
-        card: dict[str, Any] = {}
-        name = getattr(model, "registry_name", None)
-        if name:
-            from stvsr._registry import get_entry
-
-            card = get_entry(name).card
-        task = card.get("task", "stvsr")
-        if task not in ("stvsr", "vsr", "vfi"):
-            raise ValueError(
-                f"model {name!r} has task {task!r}; the video pipeline runs stvsr, vsr and vfi models "
-                "(CVRS is a resampler: use its downscale/upscale methods)"
-            )
-        scale = card.get("space_scale", "arbitrary")
-        space = None if scale in ("arbitrary", None) and task != "vfi" else float(scale or 1.0)
-        if task == "vfi":
-            space = 1.0
-        tcap = card.get("time", "arbitrary")
-        times = () if task == "vsr" or tcap is None else (None if tcap == "arbitrary" else tuple(float(t) for t in tcap))
-        frames = card.get("input_frames")
-        return cls(task, space, times, frames if isinstance(frames, int) else None)
 
 
 @dataclass
@@ -171,13 +139,18 @@ class Upscaler:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = _parse_dtype(dtype)
         if isinstance(model, str):
-            import stvsr
+            from stvsr.zoo import load
 
-            model = stvsr.load(model, device=self.device)
+            model = load(model, device=self.device)
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a registry name or an nn.Module, got {type(model).__name__}")
         self.model = model.to(self.device).eval()
-        self.traits = ModelTraits.from_model(self.model)
+        self.caps: Capabilities = capabilities_of(self.model)
+        if self.caps.task not in ("stvsr", "vsr", "vfi"):
+            raise ValueError(
+                f"{type(model).__name__} has task {self.caps.task!r}; the video pipeline runs stvsr, vsr and vfi "
+                "models (CVRS is a resampler: use its downscale/upscale methods)"
+            )
         if scale is not None and size is not None:
             raise ValueError("give scale or size, not both")
         if scale is not None:
@@ -193,10 +166,12 @@ class Upscaler:
         if fps is not None:  # validate now, not after the first frames were decoded
             target_fps(fps, Fraction(1))
         self.fps = fps
-        default_window = self.traits.frames or 7
-        self.window = int(window or default_window)
-        if self.traits.frames and self.window != self.traits.frames:
-            raise ValueError(f"this model takes exactly {self.traits.frames} frames per call; got window={window}")
+        default_window = self.caps.input_frames or 7
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 2):
+            raise ValueError(f"window must be an integer >= 2 (key frames per model call), got {window!r}")
+        self.window = int(window if window is not None else default_window)  # window=0 is an error, not "default"
+        if self.caps.input_frames and self.window != self.caps.input_frames:
+            raise ValueError(f"this model takes exactly {self.caps.input_frames} frames per call; got window={window}")
         if self.window < 2:
             raise ValueError(f"window must be >= 2 key frames, got {self.window}")
         self.overlap = int(overlap if overlap is not None else (1 if self.window == 2 else 2))
@@ -218,7 +193,7 @@ class Upscaler:
         if self.size is not None:
             out = (int(self.size[1]), int(self.size[0]))
         else:
-            native = self.traits.space_scale or 4.0
+            native = self.caps.native_scale or 4.0
             sh, sw = self.scale if self.scale is not None else (native, native)
             out = (max(1, round(sh * h)), max(1, round(sw * w)))
         if max(out) > MAX_OUTPUT_SIDE:
@@ -229,13 +204,15 @@ class Upscaler:
     def _call(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
         """``lr`` (1, T, 3, h, w) -> (1, T + (T-1)K, 3, H, W) at the exact output size."""
         h, w = lr.shape[-2:]
-        if self.traits.task == "vsr":
+        if self.caps.task == "vsr":
             y = self.model(lr)
-        elif self.traits.space_scale is None:
+        elif self.caps.arbitrary_scale:
             y = self.model(lr, scale=(out_hw[0] / h, out_hw[1] / w), times=times)
         else:
-            y = self.model(lr, scale=self.traits.space_scale, times=times)
+            y = self.model(lr, scale=self.caps.native_scale, times=times)
         y = y.float()
+        if not bool(torch.isfinite(y).all()):  # NaN would become black frames after clamping and 8-bit rounding
+            raise ValueError("the model produced NaN or infinite values (corrupt weights? with float16 try float32)")
         if tuple(y.shape[-2:]) != tuple(out_hw):
             b, t = y.shape[:2]
             y = imresize(y.flatten(0, 1), size=out_hw).reshape(b, t, 3, *out_hw)
@@ -279,9 +256,9 @@ class Upscaler:
     def _times_for(self, samples: list[Sample]) -> tuple[tuple[float, ...], dict[float, float | None]]:
         """The model's ``times`` for a window and how each needed t maps onto them (None: a key frame)."""
         needed = sorted({s.t for s in samples if s.t > 0})
-        if self.traits.times is None:  # arbitrary t
+        if self.caps.times is None:  # arbitrary t
             return (tuple(needed) or (0.5,)), {t: t for t in needed}
-        fixed = self.traits.times
+        fixed = self.caps.times
         mapping: dict[float, float | None] = {}
         for t in needed:
             cands = [(abs(t - f), f) for f in fixed] + [(t, 0.0), (1 - t, 1.0)]
@@ -293,7 +270,7 @@ class Upscaler:
                     stacklevel=3,
                 )
                 self._warned_time = True
-        return (tuple(fixed) if self.traits.task != "vsr" else ()), mapping
+        return (tuple(fixed) if self.caps.task != "vsr" else ()), mapping
 
     # -- streaming -----------------------------------------------------------------------------
     def process(
@@ -327,7 +304,7 @@ class Upscaler:
 
         def run_window(start: int, owned_to: int, last_frame: int) -> Iterator[torch.Tensor]:
             nonlocal out_hw, owned_from
-            if self.traits.frames is None:  # any T >= 2: a short clip is one shorter window
+            if self.caps.input_frames is None:  # any T >= 2: a short clip is one shorter window
                 idx = list(range(start, min(start + W, last_frame + 1)))
             else:  # a fixed frame count: repeat the last frame of a clip that is too short
                 idx = [min(i, last_frame) for i in range(start, start + W)]

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from stvsr._registry import _REGISTRY, ModelEntry, _populate, get_entry
 from stvsr.models._base import CONFIG_NAME, FOLDER_FORMAT, WEIGHTS_NAME, load_state_dict_strict
+from stvsr.zoo._catalog import ModelEntry, entries, get_entry
 from stvsr.zoo._names import ModelSpec, parse_name
 from stvsr.zoo._weights import (
     NoPretrainedWeightsError,
@@ -311,18 +311,18 @@ def list_models(
             ``name.tag`` for each weight variant (the pattern may match the bare name
             or ``name.tag``) plus parameter-free entries by bare name; False lists
             entries without weights (architectures only).
-        task: keep entries whose card ``task`` equals this ("stvsr", "vsr", ...).
+        task: keep entries whose capabilities' ``task`` equals this ("stvsr", "vsr", ...).
     """
-    _populate()
     pats = _patterns(pattern)
 
     def match(*candidates: str) -> bool:
         return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in pats)
 
     out: list[str] = []
-    for name in sorted(_REGISTRY):
-        entry = _REGISTRY[name]
-        if task is not None and entry.card.get("task") != task:
+    registry = entries()
+    for name in sorted(registry):
+        entry = registry[name]
+        if task is not None and entry.capabilities().task != task:
             continue
         if pretrained is None:
             if match(name):

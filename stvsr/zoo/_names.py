@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from stvsr._registry import _REGISTRY, _populate
+from stvsr.zoo._catalog import entries
 
 HUB_PREFIX = "hf-hub:"
 LOCAL_PREFIXES = ("local:", "local-dir:")
@@ -48,8 +48,9 @@ def _looks_like_model_path(p: Path) -> bool:
 
 
 def _registry_candidates() -> list[str]:
-    names = list(_REGISTRY)
-    names += [f"{n}.{t}" for n, e in _REGISTRY.items() for t in e.weights]
+    registry = entries()
+    names = list(registry)
+    names += [f"{n}.{t}" for n, e in registry.items() for t in e.weights]
     return names
 
 
@@ -90,19 +91,19 @@ def parse_name(name: str | os.PathLike[str]) -> ModelSpec:
                 raise FileNotFoundError(f"no such model file or folder: {path} (from {name!r})")
             return ModelSpec("local", path=path)
 
-    _populate()
+    known = entries()
     registry: ModelSpec | None = None
-    if name in _REGISTRY:
+    if name in known:
         registry = ModelSpec("registry", name=name)
     else:
         base, dot, tag = name.partition(".")
-        if dot and base in _REGISTRY:
-            entry = _REGISTRY[base]
+        if dot and base in known:
+            entry = known[base]
             if tag not in entry.weights and not Path(name).expanduser().exists():
-                known = ", ".join(sorted(entry.weights)) or "none"
+                tags = ", ".join(sorted(entry.weights)) or "none"
                 close = difflib.get_close_matches(tag, list(entry.weights), n=1, cutoff=0.5)
                 hint = f"; did you mean '{base}.{close[0]}'?" if close else ""
-                raise ValueError(f"model {base!r} has no weights tagged {tag!r}{hint} (tags: {known})")
+                raise ValueError(f"model {base!r} has no weights tagged {tag!r}{hint} (tags: {tags})")
             if tag in entry.weights:
                 registry = ModelSpec("registry", name=base, tag=tag)
 

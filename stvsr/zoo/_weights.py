@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-import stvsr
-from stvsr._registry import ModelEntry, WeightSource, get_entry
+from stvsr._version import __version__
 from stvsr.models._base import file_sha256
+from stvsr.zoo._catalog import ModelEntry, WeightSource, get_entry
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "weights"
 _TRUE = {"1", "on", "yes", "true"}
@@ -147,7 +147,7 @@ def hub_download(repo: str, filename: str, revision: str | None) -> tuple[Path |
             cache_dir=hub_cache_dir(),
             local_files_only=offline,
             library_name="stvsr",
-            library_version=stvsr.__version__,
+            library_version=__version__,
         )
     except Exception as exc:  # offline and not cached, no network, missing repo/file/revision
         where = f"{repo}@{revision or 'main'}/{filename}"
@@ -232,7 +232,7 @@ def registry_state(entry: ModelEntry, tag: str, *, revision: str | None = None) 
     """The verified state_dict of ``entry.tag`` and a description of where it came from.
 
     A copy of the variant's own file wins (:func:`_resolve` order); a variant with
-    ``parts`` (:class:`~stvsr._registry.WeightSource`) is otherwise assembled from
+    ``parts`` (:class:`~stvsr.models._registry.WeightSource`) is otherwise assembled from
     the registered weights it names, each found and sha256-checked the same way.
     """
     source = entry.weights[tag]

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stvsr._registry import get_entry
 from stvsr.zoo._api import list_models
+from stvsr.zoo._catalog import get_entry
 
 __all__ = ["convert_command", "models_table", "parse_sources"]
 
@@ -53,7 +53,7 @@ def models_table(pattern: str = "*", *, pretrained: bool | None = None, task: st
     rows = [_HEADER]
     for name in names:
         entry = get_entry(name)
-        card = entry.card
+        card = entry.tag_card(None)  # the card with task, space_scale and time from the capabilities
         if entry.weights_free:
             tags = "(none needed)"
         elif entry.weights:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stvsr._registry import get_entry
+from stvsr.zoo._catalog import get_entry
 
 
 def load_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

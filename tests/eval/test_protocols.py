@@ -5,7 +5,8 @@ from fractions import Fraction
 import pytest
 import torch
 
-from stvsr.eval.protocols import PROTOCOLS, ModelSpec, degrade, get_protocol, mod_crop, plan, prepare, run_clip
+from stvsr.eval.protocols import PROTOCOLS, degrade, get_protocol, mod_crop, plan, prepare, run_clip, unsupported
+from stvsr.models._capabilities import PLAIN_MODULE, Capabilities
 from stvsr.models.baselines import BicubicBaseline
 from stvsr.ops.resize import bd_degrade, imresize
 
@@ -78,17 +79,22 @@ def test_degradations_and_mod_crop():
     torch.testing.assert_close(degrade(hr, bd_vsr, quantize=False), bd_degrade(hr, scale=4))
 
 
-def test_model_spec_from_cards():
-    fix = ModelSpec.from_card({"task": "stvsr", "space_scale": 4.0, "time": [0.5], "input_frames": "T>=2"})
-    assert fix.unsupported(get_protocol("vid4-bi-4x2x")) is None
-    assert "fixed space" in fix.unsupported(get_protocol("continuous/s2_x2"))
-    assert "fixed times" in fix.unsupported(get_protocol("continuous/s4_x3"))
-    vsr = ModelSpec.from_card({"task": "vsr", "space_scale": 4.0, "time": None})
-    assert vsr.unsupported(get_protocol("vsr-bi-4x")) is None
-    assert vsr.unsupported(get_protocol("vid4-bi-4x2x"))
-    vfi = ModelSpec.from_card({"task": "vfi", "space_scale": 1.0, "time": "arbitrary", "input_frames": 2})
-    assert vfi.frames == 2 and vfi.unsupported(get_protocol("vfi-2x")) is None
-    assert ModelSpec.from_card({"task": "resampler"}).unsupported(get_protocol("vfi-2x"))
+def test_unsupported_protocols_from_capabilities():
+    fix = Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,))
+    assert unsupported(fix, get_protocol("vid4-bi-4x2x")) is None
+    assert "fixed space" in unsupported(fix, get_protocol("continuous/s2_x2"))
+    assert "fixed times" in unsupported(fix, get_protocol("continuous/s4_x3"))
+    vsr = Capabilities(task="vsr", space_scales=(4.0,), times=())
+    assert unsupported(vsr, get_protocol("vsr-bi-4x")) is None
+    assert unsupported(vsr, get_protocol("vid4-bi-4x2x"))
+    vfi = Capabilities(task="vfi", space_scales=(1.0,), input_frames=2)
+    assert unsupported(vfi, get_protocol("vfi-2x")) is None
+    assert unsupported(Capabilities(task="resampler"), get_protocol("vfi-2x"))
+    # a model built directly answers for itself: MsMr's fixed variant is x4 / t = 0.5 only
+    from stvsr.models.msmr import MsMr
+
+    assert "fixed space" in unsupported(MsMr(variant="fix", num_blocks=1, feat_blocks=1).capabilities,
+                                        get_protocol("continuous/s2_x2"))
 
 
 def test_run_clip_blend_is_exact_on_a_linear_flat_clip():
@@ -105,7 +111,7 @@ def test_run_clip_blend_is_exact_on_a_linear_flat_clip():
 
 
 def test_run_clip_rejects_unsupported_and_wrong_outputs():
-    spec = ModelSpec(space_scale=4.0, times=(0.5,))
+    spec = Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,))
     with pytest.raises(ValueError, match="fixed space scale"):
         run_clip(BicubicBaseline(), get_protocol("continuous/s2_x2"), torch.rand(5, 3, 16, 16), spec=spec)
 
@@ -114,4 +120,4 @@ def test_run_clip_rejects_unsupported_and_wrong_outputs():
             return lr
 
     with pytest.raises(ValueError, match="does not match the protocol"):
-        run_clip(Wrong(), get_protocol("vid4-bi-4x2x"), torch.rand(5, 3, 16, 16), spec=ModelSpec())
+        run_clip(Wrong(), get_protocol("vid4-bi-4x2x"), torch.rand(5, 3, 16, 16), spec=PLAIN_MODULE)

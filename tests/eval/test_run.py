@@ -78,13 +78,14 @@ def test_evaluate_grid_marks_unsupported_cells(tmp_path):
         pass
 
     fixed = Fixed()
-    from stvsr.eval.protocols import ModelSpec
+    from stvsr.eval.protocols import unsupported
+    from stvsr.models._capabilities import Capabilities
 
     report = evaluate([fixed], "continuous", clips, baselines=False)
     assert len(report.rows) == 30 and all(r.psnr is not None for r in report.rows)
     # a fixed x4 / t=0.5 model only runs one cell
-    spec = ModelSpec(space_scale=4.0, times=(0.5,))
-    ok = [c for c in __import__("stvsr").eval.PROTOCOLS["continuous"].expand() if spec.unsupported(c) is None]
+    spec = Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,))
+    ok = [c for c in __import__("stvsr").eval.PROTOCOLS["continuous"].expand() if unsupported(spec, c) is None]
     assert [c.label for c in ok] == ["s4 x2"]
 
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import stvsr
-from stvsr._registry import get_entry
 from stvsr.models._base import CheckpointError
 from stvsr.models.basicvsr import (
     BasicVSR,
@@ -20,6 +19,7 @@ from stvsr.models.basicvsr import (
     convert_spynet,
     spynet,
 )
+from stvsr.zoo._catalog import get_entry
 
 TINY = {"num_feat": 8, "num_block": 2}
 

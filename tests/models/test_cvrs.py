@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 import stvsr
-from stvsr._registry import get_entry
 from stvsr.models.cvrs import (
     CVRS,
     IMSM,
@@ -21,6 +20,7 @@ from stvsr.models.cvrs import (
     infer_cvrs_config,
     quantize_8bit,
 )
+from stvsr.zoo._catalog import get_entry
 from tests.conformance.fixtures import build_state_dict
 
 FIX = Path(__file__).resolve().parents[1] / "data" / "conformance"
@@ -321,8 +321,8 @@ def test_registry_cards_and_default_param_counts() -> None:
             "conformance",
             "summary",
         ):
-            assert key in entry.card, (name, key)
-        assert entry.card["task"] == "resampler"
+            assert key in entry.tag_card(None), (name, key)
+        assert entry.capabilities().task == "resampler"
 
 
 def test_convert_from_authors_release_folder(tmp_path) -> None:

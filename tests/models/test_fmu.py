@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stvsr._registry import get_entry
 from stvsr.models.fmu import FMU, FMUOutput, flow_reversal, fmu, fmu_backwarp, quadratic_flow
+from stvsr.zoo._catalog import get_entry
 
 SPEC = Path(__file__).resolve().parents[1] / "data" / "conformance" / "fmu" / "spec.json"
 TINY = {"rsdn_channels": 8, "rsdn_blocks": 1, "grid_channels": (4, 4, 4)}
@@ -49,7 +49,7 @@ def test_param_count_keys_and_card() -> None:
         assert own == {e["key"]: tuple(e["shape"]) for e in spec["entries"]}
     assert FMU(**model.config).config == model.config
     json.dumps(model.config)
-    card = get_entry("fmu").card
+    card = get_entry("fmu").tag_card(None)
     assert card["params"] == 20_091_210 and card["task"] == "stvsr" and card["conformance"] == "fmu"
 
 

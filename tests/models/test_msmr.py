@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from stvsr._registry import get_entry
 from stvsr.models._base import CheckpointError
 from stvsr.models._windowed import iter_windowed, plan_windows, windowed_forward
 from stvsr.models.msmr import MsMr, convert_msmr_arb, convert_msmr_fix, msmr_arb, msmr_fix
+from stvsr.zoo._catalog import get_entry
 
 SMALL = {"mid_channels": 16, "num_blocks": 2, "feat_blocks": 1, "sa_every": 1, "up_channels": 8}
 BUILDERS = {"fix": msmr_fix, "arb": msmr_arb}
@@ -191,11 +191,19 @@ def test_converter_round_trip_and_strictness(name: str, convert) -> None:
 
 @pytest.mark.parametrize("name", ["msmr_fix", "msmr_arb"])
 def test_cards(name: str) -> None:
-    card = get_entry(name).card
+    card = get_entry(name).tag_card(None)  # the card with the capabilities' fields
     for field in ("paper", "authors_repo", "licence", "task", "space_scale", "time", "input_frames", "colour",
                   "params", "conformance", "summary"):
         assert field in card
     assert card["conformance"] == name and card["task"] == "stvsr"
+
+
+def test_capabilities_of_directly_built_models() -> None:
+    # built without the registry, each variant still says what it is trained for
+    fix = MsMr(variant="fix", num_blocks=1, feat_blocks=1).capabilities
+    arb = MsMr(variant="arb", num_blocks=1, feat_blocks=1).capabilities
+    assert fix.space_scales == (4.0,) and fix.times == (0.5,) and not fix.supports_scale(2.0)
+    assert arb.arbitrary_scale and arb.arbitrary_time and arb.supports_scale(2.5)
 
 
 # ----------------------------------------------------------------------------- windowed driver

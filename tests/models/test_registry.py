@@ -1,13 +1,15 @@
-"""Every registered model: a complete card, builds with ``pretrained=False``, runs a tiny forward,
-survives a ``save_pretrained`` round trip; every shipped weights file matches its sha256.
+"""Every registered model: a complete card, capabilities that agree with the built model, builds
+with ``pretrained=False``, runs a tiny forward and backward (finite gradients), survives a
+``save_pretrained`` round trip; every shipped weights file matches its sha256.
 
 Models make this fast by declaring ``card["test_config"]`` (builder overrides for a tiny
 model) and, for tasks other than "stvsr"/"vsr", ``card["test_input"]`` (see
-``stvsr/_registry.py``).
+``stvsr/models/_registry.py``).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +20,10 @@ import torch
 from torch import nn
 
 import stvsr
-from stvsr._registry import REQUIRED_CARD_FIELDS, TASKS, entry_names, get_entry
 from stvsr.models._base import StvsrModel
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import CAPABILITY_FIELDS
+from stvsr.zoo._catalog import REQUIRED_CARD_FIELDS, TASKS, entry_names, get_entry
 from stvsr.zoo._weights import PACKAGED_DIR, cached_sha256
 
 NAMES = entry_names()
@@ -29,6 +33,11 @@ WEIGHTS = [f"{n}.{t}" for n in NAMES for t in sorted(get_entry(n).weights)]
 def _tiny(name: str) -> nn.Module:
     card = get_entry(name).card
     return stvsr.load(name, pretrained=False, **card.get("test_config", {}))
+
+
+def _call_of(name: str) -> dict[str, Any] | None:
+    card = get_entry(name).tag_card(None)  # with task, space_scale and time from the capabilities
+    return card.get("test_input") or _default_call(card)
 
 
 def _default_call(card: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -66,10 +75,15 @@ def test_card(name: str) -> None:
     card = entry.card
     missing = [f for f in REQUIRED_CARD_FIELDS if f not in card]
     assert not missing, f"{name}: card lacks {missing}"
-    assert card["task"] in TASKS
+    assert not set(card) & set(CAPABILITY_FIELDS), f"{name}: capabilities are written on the card"
+    caps = entry.capabilities()
+    assert isinstance(caps, Capabilities) and caps.task in TASKS
+    merged = entry.tag_card(None)
+    assert {k: merged[k] for k in CAPABILITY_FIELDS} == caps.card_fields()
     assert isinstance(card["params"], int) and card["params"] >= 0
-    assert card["space_scale"] is None or card["space_scale"] == "arbitrary" or isinstance(card["space_scale"], float)
-    assert card["time"] is None or card["time"] == "arbitrary" or isinstance(card["time"], (list, tuple))
+    space, time = merged["space_scale"], merged["time"]
+    assert space is None or space == "arbitrary" or isinstance(space, float)
+    assert time is None or time == "arbitrary" or isinstance(time, (list, tuple))
     assert isinstance(card["summary"], str) and card["summary"]
     assert isinstance(card.get("test_config", {}), dict)
     assert isinstance(card.get("converter_inputs", {}), dict)
@@ -81,11 +95,19 @@ def test_card(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_capabilities_of_a_model_built_directly(name: str) -> None:
+    # the registry's answer is the model's own: a model built without the registry knows as much
+    entry = get_entry(name)
+    model = entry.builder()
+    assert model.capabilities == entry.capabilities()
+    assert hash(model.capabilities) == hash(entry.capabilities())  # frozen: usable as a key
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_builds_and_runs_tiny_forward(name: str) -> None:
-    card = get_entry(name).card
-    call = card.get("test_input") or _default_call(card)
+    call = _call_of(name)
     if call is None:
-        pytest.skip(f"task {card['task']!r} has no default call and the card declares no test_input")
+        pytest.skip(f"task {get_entry(name).capabilities().task!r} has no default call and no test_input")
     model = _tiny(name)
     assert isinstance(model, nn.Module) and not model.training
     assert model.registry_name == name
@@ -101,6 +123,32 @@ def test_builds_and_runs_tiny_forward(name: str) -> None:
             assert bool(torch.isfinite(t).all()), f"{name}: non-finite output"
     if call.get("output_shape") is not None:
         assert list(tensors[0].shape) == list(call["output_shape"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_backward_gives_finite_gradients(name: str) -> None:
+    """Forward and backward through every trainable registered model (tiny config, eval mode:
+    train-mode BatchNorm would zero some gradients); every gradient is finite and some are nonzero."""
+    call = _call_of(name)
+    if call is None:
+        pytest.skip(f"task {get_entry(name).capabilities().task!r} has no default call and no test_input")
+    model = _tiny(name)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        pytest.skip(f"{name} has no parameters")
+    g = torch.Generator().manual_seed(1)
+    inputs = [torch.rand(*shape, generator=g) for shape in call.get("inputs", {}).values()]
+    fn = getattr(model, call["method"]) if call.get("method") else model
+    kwargs = dict(call.get("kwargs", {}))
+    if "clamp" in inspect.signature(fn).parameters:
+        kwargs["clamp"] = False  # a clamp has zero gradient wherever an output overshoots
+    out = [t for t in _tensors(fn(*inputs, **kwargs)) if t.is_floating_point() and t.requires_grad]
+    assert out, f"{name}: no output carries a gradient"
+    sum(t.float().square().mean() for t in out).backward()
+    grads = [p.grad for p in params if p.grad is not None]
+    assert grads, f"{name}: no parameter received a gradient"
+    assert all(bool(torch.isfinite(gr).all()) for gr in grads), f"{name}: non-finite gradient"
+    assert any(bool(gr.abs().sum() > 0) for gr in grads), f"{name}: every gradient is zero"
 
 
 @pytest.mark.parametrize("name", NAMES)

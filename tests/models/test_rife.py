@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import stvsr
-from stvsr._registry import get_entry
 from stvsr.models._base import CheckpointError
 from stvsr.models.rife import Rife, convert_rife_hdv3, rife_hdv3, rife_state_dict
+from stvsr.zoo._catalog import get_entry
 
 TINY = [8, 8, 8, 8]
 

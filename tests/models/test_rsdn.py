@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stvsr._registry import get_entry
 from stvsr.models.rsdn import RSDN, convert_rsdn, rsdn, structure_detail_split
+from stvsr.zoo._catalog import get_entry
 
 TINY = {"channels": 8, "blocks": 2}
 
@@ -23,7 +23,7 @@ def test_param_count_keys_and_card() -> None:
     assert tuple(sd["conv.weight"].shape) == (48, 96, 3, 3)
     assert "neuro.SD9.conv_s2.bias" in sd and "neuro.SD10.conv_s2.bias" not in sd
     assert RSDN(**model.config).config == model.config
-    card = get_entry("rsdn").card
+    card = get_entry("rsdn").tag_card(None)
     assert card["task"] == "vsr" and card["params"] == 6_180_236 and card["space_scale"] == 4.0
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stvsr._registry import get_entry
 from stvsr.models.two_stage import RifeBasicVSR, rife_basicvsr
 from stvsr.ops import imresize
+from stvsr.zoo._catalog import get_entry
 
 TINY = {"vfi": {"widths": [8, 8, 8, 8]}, "vsr": {"num_feat": 8, "num_block": 1}}
 

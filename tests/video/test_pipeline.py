@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stvsr.models._capabilities import Capabilities
 from stvsr.video import Upscaler, upscale_video
 from stvsr.video.io import VideoError, probe, read_frames
-from stvsr.video.pipeline import ModelTraits
 from stvsr.video.timegrid import plan
 from tests.video.clips import make_clip
 
@@ -66,7 +66,7 @@ def test_windows_ask_only_needed_times() -> None:
 
 def test_fixed_time_model_uses_nearest(monkeypatch: pytest.MonkeyPatch) -> None:
     ups = Upscaler(Blend(), scale=1.0, fps=24, progress=False, cut_threshold=None)
-    ups.traits = ModelTraits(task="stvsr", space_scale=None, times=(0.5,), frames=None)
+    ups.caps = Capabilities(task="stvsr", times=(0.5,))
     with pytest.warns(UserWarning, match="nearest"):
         outs = list(ups.process(const_frames(10), fps_in=30))
     samples = plan([k / 30 for k in range(10)], Fraction(24))

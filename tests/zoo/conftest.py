@@ -18,8 +18,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from stvsr._registry import _REGISTRY, WeightSource, register_model, register_weights
 from stvsr.models._base import StvsrModel, load_state_dict_strict
+from stvsr.models._capabilities import Capabilities
+from stvsr.models._registry import _REGISTRY, WeightSource, register_model, register_weights
 
 TOY = "zz_toy"
 TOY_BARE = "zz_toy_bare"  # registered without weights
@@ -30,11 +31,6 @@ TOY_CARD: dict[str, Any] = {
     "paper": None,
     "authors_repo": None,
     "licence": "Apache-2.0",
-    "task": "stvsr",
-    "space_scale": 2.0,
-    "time": [0.5],
-    "input_frames": "T>=2",
-    "colour": "RGB",
     "params": 0,
     "conformance": None,
     "summary": "Toy model of the zoo tests.",
@@ -50,6 +46,10 @@ class Toy(StvsrModel):
         self.inp = nn.Conv2d(3, channels, 3, padding=1, bias=bias)
         self.out = nn.Conv2d(channels, 3, 3, padding=1, bias=bias)
         self.register_buffer("gain", torch.ones(1))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(task="stvsr", space_scales=(2.0,), times=(0.5,))
 
     def forward(self, lr: torch.Tensor, scale: float = 2.0, times: tuple[float, ...] = (0.5,)) -> torch.Tensor:
         b, t = lr.shape[:2]

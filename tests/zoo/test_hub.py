@@ -163,7 +163,7 @@ def test_bad_hub_names() -> None:
 
 
 def test_weights_assembled_from_parts(toy: ToyWeights, zoo_env: dict[str, Path]) -> None:
-    from stvsr._registry import _REGISTRY, WeightSource, register_model, register_weights
+    from stvsr.models._registry import _REGISTRY, WeightSource, register_model, register_weights
     from tests.zoo.conftest import Toy
 
     class Two(torch.nn.Module):
@@ -172,7 +172,7 @@ def test_weights_assembled_from_parts(toy: ToyWeights, zoo_env: dict[str, Path])
             self.left, self.right = Toy(), Toy()
 
     name = "zz_toy_two"
-    register_model(name, card={"task": "stvsr"})(Two)
+    register_model(name, card={})(Two)
     try:
         register_weights(name, "ab", WeightSource(
             filename="zz_toy_two.ab.safetensors", sha256="0" * 64,

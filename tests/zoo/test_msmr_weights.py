@@ -17,9 +17,9 @@ import torch
 from safetensors.torch import load_file
 
 import stvsr
-from stvsr._registry import get_entry
 from stvsr.metrics import psnr
 from stvsr.ops import imresize
+from stvsr.zoo._catalog import get_entry
 
 WEIGHTS_DIR = Path(stvsr.__file__).resolve().parent / "zoo" / "weights"
 VARIANTS = ["msmr_fix", "msmr_arb"]

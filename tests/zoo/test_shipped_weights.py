@@ -22,9 +22,9 @@ import torch
 from safetensors.torch import load_file
 
 import stvsr
-from stvsr._registry import get_entry
 from stvsr.models._base import file_sha256, load_state_dict_strict
 from stvsr.ops import backward_warp, imresize
+from stvsr.zoo._catalog import get_entry
 from stvsr.zoo._weights import WeightsNotFoundError, registry_state
 from stvsr.zoo.pypi_weights import PYPI_WEIGHTS, write_model_weights
 

@@ -7,7 +7,7 @@ authors' checkpoints, the model card and the weight sources.
 
 Registering a model (in ``stvsr/models/<system>.py``)::
 
-    from stvsr._registry import WeightSource, register_model, register_weights
+    from stvsr.models._registry import WeightSource, register_model, register_weights
 
     @register_model("basicvsr", converter=convert_basicvsr, card={...})
     def basicvsr(**overrides) -> BasicVSR:
@@ -52,11 +52,10 @@ Card fields
 -----------
 Required on every entry (checked by ``tests/models/test_registry.py``):
 ``paper`` ({"title", "venue", "year"} or None for our own baselines),
-``authors_repo``, ``licence`` (of the original code), ``task`` ("stvsr" | "vsr" |
-"vfi" | "resampler" | "flow"), ``space_scale`` (float, "arbitrary" or None),
-``time`` ("arbitrary", a list of time stamps, or None), ``input_frames``,
-``colour``, ``params`` (int, exact), ``conformance`` (fixture folder or None),
-``summary`` (one sentence).
+``authors_repo``, ``licence`` (of the original code), ``params`` (int, exact),
+``conformance`` (fixture folder or None), ``summary`` (one sentence).
+:meth:`ModelEntry.tag_card` adds ``task``, ``space_scale``, ``time``,
+``input_frames`` and ``colour`` from the model's capabilities.
 
 Optional: ``training_data``; ``metrics`` (a list of ``{"dataset", "psnr", "ssim",
 "protocol"}`` where ``protocol`` says how they were computed, e.g. "Y (BT.601),
@@ -86,24 +85,28 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr.models._capabilities import TASKS, Capabilities, capabilities_of
+
+__all__ = [
+    "REQUIRED_CARD_FIELDS",
+    "TASKS",
+    "ModelEntry",
+    "WeightSource",
+    "entries",
+    "entry_names",
+    "get_entry",
+    "register_model",
+    "register_weights",
+    "render_model_card",
+]
+
 Builder = Callable[..., nn.Module]
 Converter = Callable[[Mapping[str, torch.Tensor]], nn.Module]
 FromConfig = Callable[[Mapping[str, Any]], nn.Module]
 
-REQUIRED_CARD_FIELDS = (
-    "paper",
-    "authors_repo",
-    "licence",
-    "task",
-    "space_scale",
-    "time",
-    "input_frames",
-    "colour",
-    "params",
-    "conformance",
-    "summary",
-)
-TASKS = ("stvsr", "vsr", "vfi", "resampler", "flow")
+REQUIRED_CARD_FIELDS = ("paper", "authors_repo", "licence", "params", "conformance", "summary")
+#: card fields that come from the model's capabilities and must not be written on a card
+CAPABILITY_FIELDS = ("task", "space_scale", "time", "input_frames", "colour")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
@@ -158,6 +161,7 @@ class ModelEntry:
     weights: dict[str, WeightSource] = field(default_factory=dict)  # tag -> source
     default_tag: str | None = None
     from_config: FromConfig | None = None
+    _capabilities: dict[str | None, Capabilities] = field(default_factory=dict, repr=False)
 
     @property
     def weights_free(self) -> bool:
@@ -175,11 +179,28 @@ class ModelEntry:
         model.registry_name = self.name  # type: ignore[assignment]
         return model
 
+    def capabilities(self, tag: str | None = None) -> Capabilities:
+        """The capabilities of the model this entry builds (for weight variant ``tag``: with its config).
+
+        The model is built once, on the ``meta`` device where it can be (no memory, no
+        initialisation cost), and asked; the answer is cached.
+        """
+        if tag not in self._capabilities:
+            config = self.weights[tag].config if tag is not None else {}
+            try:
+                with torch.device("meta"):
+                    model = self.builder(**config)
+            except (NotImplementedError, RuntimeError):  # a builder that reads tensor values (.tolist())
+                model = self.builder(**config)
+            self._capabilities[tag] = capabilities_of(model)
+        return self._capabilities[tag]
+
     def tag_card(self, tag: str | None) -> dict[str, Any]:
-        """The entry's card updated with the fields of weight variant ``tag``."""
+        """The entry's card updated with the fields of weight variant ``tag`` and the capabilities."""
         card = dict(self.card)
         if tag is not None:
             card.update(self.weights[tag].card)
+        card.update(self.capabilities(tag).card_fields())
         return card
 
 
@@ -204,6 +225,9 @@ def register_model(
     def wrap(builder: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
+        written = sorted(set(card or {}) & set(CAPABILITY_FIELDS))
+        if written:
+            raise ValueError(f"card of {name!r} sets {written}: they come from the model's capabilities")
         _REGISTRY[name] = ModelEntry(
             name=name, builder=builder, converter=converter, card=dict(card or {}), from_config=from_config
         )
@@ -219,7 +243,7 @@ def register_weights(name: str, tag: str, source: WeightSource, *, default: bool
     """
     if not _NAME.match(tag):
         raise ValueError(f"weight tag must match {_NAME.pattern}, got {tag!r}")
-    entry = _REGISTRY.get(name) or get_entry(name)
+    entry = get_entry(name)
     if tag in entry.weights:
         raise ValueError(f"weights {name}.{tag} are registered twice")
     entry.weights[tag] = source
@@ -227,14 +251,8 @@ def register_weights(name: str, tag: str, source: WeightSource, *, default: bool
         entry.default_tag = tag
 
 
-def _populate() -> None:
-    # importing the models package runs every model file's @register_model
-    import stvsr.models  # noqa: F401
-
-
 def get_entry(name: str) -> ModelEntry:
     """The entry registered as ``name``; unknown names raise with close matches."""
-    _populate()
     if name not in _REGISTRY:
         import difflib
 
@@ -244,8 +262,15 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
+def entries() -> Mapping[str, ModelEntry]:
+    """Every registered entry by name (a read-only view)."""
+    from types import MappingProxyType
+
+    return MappingProxyType(_REGISTRY)
+
+
 def entry_names(pattern: str = "*") -> list[str]:
-    _populate()
+    """Registered names matching the shell-style ``pattern``, sorted."""
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
@@ -259,14 +284,16 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def render_model_card(name: str, card: Mapping[str, Any], *, tag: str | None = None, version: str = "") -> str:
-    """A Hugging Face ``README.md`` (YAML front matter + sections) from a registry card."""
+def render_model_card(
+    name: str, card: Mapping[str, Any], capabilities: Capabilities, *, tag: str | None = None, version: str = ""
+) -> str:
+    """A Hugging Face ``README.md`` (YAML front matter + sections) from a registry card and the capabilities."""
+    caps = capabilities.card_fields()
     full = f"{name}.{tag}" if tag else name
     lic = str(card.get("licence") or "other")
     hf_licence = lic.lower() if re.match(r"^[A-Za-z0-9.\-]+$", lic) else "other"
     lines = ["---", "library_name: stvsr", f"license: {hf_licence}", "tags:", "- stvsr", "- video-super-resolution"]
-    if card.get("task"):
-        lines.append(f"- {card['task']}")
+    lines.append(f"- {capabilities.task}")
     lines += ["---", "", f"# {full}", ""]
     if card.get("summary"):
         lines += [str(card["summary"]), ""]
@@ -288,7 +315,7 @@ def render_model_card(name: str, card: Mapping[str, Any], *, tag: str | None = N
         ("Training data", "training_data"),
         ("Provenance", "provenance"),
     ):
-        value = card.get(key)
+        value = caps[key] if key in caps else card.get(key)
         if value is None:
             continue
         if key == "params" and isinstance(value, int):

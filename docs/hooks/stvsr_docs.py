@@ -317,7 +317,8 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 
 def results_tables() -> str:
     """One table per protocol from the recorded ``stvsr evaluate`` summaries: overall figures
-    (mean over scored frames and mean of clip means) and the per-clip PSNR."""
+    (mean over scored frames and mean of clip means), the published figure where the summary
+    records one (``tools/zoo_results.py --anchor``) and the per-clip PSNR."""
     by_protocol: dict[str, list[dict[str, Any]]] = {}
     for f in sorted(RESULTS_DIR.glob("*.json")):
         doc = json.loads(f.read_text())
@@ -331,11 +332,12 @@ def results_tables() -> str:
             f"### `{name}`",
             "",
             f"{docs[0]['protocol'].get('summary', '')}. PSNR / SSIM on {chan}; frames: scored frames; "
-            "*clip mean*: the mean of the per-clip means (the figure most papers print).",
+            "*clip mean*: the mean of the per-clip means (the figure most papers print); *published*: "
+            "the paper's figure (PSNR / SSIM) from the model card.",
             "",
-            "| model | weights sha256 | frames | PSNR | SSIM | clip-mean PSNR | clip-mean SSIM | "
+            "| model | weights sha256 | frames | PSNR | SSIM | clip-mean PSNR | clip-mean SSIM | published | "
             + " | ".join(clips) + " |",
-            "|---|---|--:|--:|--:|--:|--:|" + "--:|" * len(clips),
+            "|---|---|--:|--:|--:|--:|--:|--:|" + "--:|" * len(clips),
         ]
         rows = []
         for d in docs:
@@ -344,9 +346,11 @@ def results_tables() -> str:
                     continue
                 per = {c["clip"]: c["psnr"] for c in d["clips"] if c["model"] == o["model"] and c["cell"] == o["cell"]}
                 sha = d["models"].get(o["model"], {}).get("weights_sha256") or "-"
+                pub = d.get("published", {}).get(o["model"])
+                anchor = f"{pub['psnr']:.2f} / {pub['ssim']:.4f}" if pub else "-"
                 rows.append((o["psnr_clip_mean"], (
                     f"| `{o['model']}` | `{sha[:12]}` | {o['frames']} | {o['psnr']:.2f} | {o['ssim']:.4f} | "
-                    f"{o['psnr_clip_mean']:.2f} | {o['ssim_clip_mean']:.4f} | "
+                    f"{o['psnr_clip_mean']:.2f} | {o['ssim_clip_mean']:.4f} | {anchor} | "
                     + " | ".join(f"{per[c]:.2f}" if per.get(c) is not None else "-" for c in clips) + " |"
                 )))
         seen = set()

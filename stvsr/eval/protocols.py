@@ -21,10 +21,12 @@ Rules shared by every protocol
   factor). ``r = 4/5`` ("30->24 fps") therefore feeds every 4th frame and scores every
   5th. GT frames after the last key are not produced and not scored (e.g. the last
   frame of an even-length clip at x2: Vid4 ``city`` scores 33 of its 34 frames).
-* **Space**: BI = MATLAB-compatible bicubic (antialiased) :func:`stvsr.ops.imresize`
-  by ``1/s``; BD = :func:`stvsr.ops.bd_degrade` (Gaussian sigma 1.6, 13x13, stride
-  ``s``; Zooming Slow-Mo / MSITF / BasicVSR's BD). LR frames are rounded to 8-bit
-  values, as the LR PNGs of the benchmarks are.
+* **Space**: :func:`stvsr.ops.degrade`, the module training uses too. BI = MATLAB-compatible
+  bicubic (antialiased) :func:`stvsr.ops.imresize` by ``1/s``; BD =
+  :func:`stvsr.ops.bd_degrade`: MATLAB ``imfilter(gt, fspecial('gaussian', 12, 1.6),
+  'replicate')`` sampled at 1-based rows / columns ``s/2 : s : end`` (BasicVSR / MMEditing /
+  KAIR's Vimeo-90K and Vid4 BDx4; each LR pixel is centred on its ``s x s`` HR block). LR
+  frames are rounded to 8-bit values (halves up), as the LR PNGs of the benchmarks are.
 * **Windows**: a clip's ``M`` key frames are processed in windows of ``L`` keys
   (``L = None``: the whole clip in one call, MsMr's official Vid4 test). Window ``m``
   starts at key ``m * (L - 1)`` (neighbouring windows share one key frame); the last
@@ -49,7 +51,7 @@ import torch
 from torch import nn
 
 from stvsr.models._capabilities import Capabilities, capabilities_of
-from stvsr.ops.resize import bd_degrade, imresize
+from stvsr.ops.degradation import degrade as degrade_frames
 
 __all__ = [
     "PROTOCOLS",
@@ -155,7 +157,8 @@ PROTOCOLS: dict[str, Protocol] = {
             "Vid4, BD x4 space (Gaussian sigma 1.6), x2 time: even frames in, every produced frame scored on Y",
             degradation="bd",
             window=4,
-            notes="Zooming Slow-Mo / MSITF BD protocol: stvsr.ops.bd_degrade; windows of 4 LR keys -> 7 GT "
+            notes="Zooming Slow-Mo / MSITF BD protocol with BasicVSR / MMEditing's BDx4 (stvsr.ops.bd_degrade: "
+            "12x12 Gaussian sigma 1.6, replicate, 1-based samples s/2:s:end); windows of 4 LR keys -> 7 GT "
             "frames sharing one key (ZSM test_index_generation); unlike ZSM the tail window is moved back "
             "instead of dropping the tail frames.",
         ),
@@ -186,8 +189,9 @@ PROTOCOLS: dict[str, Protocol] = {
             degradation="bd",
             time=Fraction(1),
             window=None,
-            notes="BasicVSR / RSDN Vid4 BD protocol: stvsr.ops.bd_degrade on all frames, all frames scored, "
-            "Y, crop 0.",
+            notes="BasicVSR / MMEditing Vid4 BDx4 protocol: stvsr.ops.bd_degrade (MATLAB imfilter with "
+            "fspecial('gaussian', 12, 1.6), 'replicate', then 1-based rows/columns s/2:s:end) on all frames, "
+            "all frames scored, Y, crop 0.",
         ),
         Protocol(
             "vfi-2x",
@@ -280,21 +284,11 @@ def plan(protocol: Protocol, n_frames: int, window: int | None = None) -> Plan:
 
 
 def degrade(hr: torch.Tensor, protocol: Protocol, *, quantize: bool = True) -> torch.Tensor:
-    """LR frames of ``hr`` ``(..., 3, H, W)`` (already mod-cropped) under the protocol's degradation."""
-    s = protocol.scale
-    if protocol.degradation == "none" or s == 1:
-        lr = hr
-    elif protocol.degradation == "bi":
-        # hr is mod-cropped to round(s * h): H / s is within 0.5 / s of h
-        h, w = round(hr.shape[-2] / s), round(hr.shape[-1] / s)
-        lr = imresize(hr, scale=1.0 / s) if float(s).is_integer() else imresize(hr, size=(h, w))
-    elif protocol.degradation == "bd":
-        if not float(s).is_integer():
-            raise ValueError(f"BD degradation needs an integer scale, got {s}")
-        lr = bd_degrade(hr, scale=int(s))
-    else:
-        raise ValueError(f"unknown degradation {protocol.degradation!r}")
-    return (lr.clamp(0, 1) * 255).round() / 255 if quantize else lr
+    """LR frames of ``hr`` ``(..., 3, H, W)`` (already mod-cropped) under the protocol's degradation.
+
+    A thin adapter over :func:`stvsr.ops.degrade` (the one degradation code, shared with training).
+    """
+    return degrade_frames(hr, protocol.degradation, protocol.scale, quantize=quantize)
 
 
 def mod_crop(hr: torch.Tensor, scale: float) -> torch.Tensor:

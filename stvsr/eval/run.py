@@ -3,9 +3,17 @@
 :func:`evaluate` scores every model (plus the two parameter-free baselines,
 ``bicubic_repeat`` and ``bicubic_blend``, unless ``baselines=False``) on every clip
 under a protocol (every cell of a grid protocol) and returns an :class:`EvalReport`:
-per-clip and overall tables, CSV/JSON files recording the exact protocol rules,
-model, weights sha256 and stvsr version, and optionally per-frame PSNR plots
-(matplotlib, when installed) and side-by-side crops (PNG).
+per-clip and overall tables, CSV/JSON files recording the exact protocol rules
+(the protocol, its degradation and the metric), each model's weights and the stvsr
+version, and optionally per-frame PSNR plots (matplotlib, when installed) and
+side-by-side crops (PNG).
+
+Weights are identified by ``weights_sha256``: for registry weights
+(``basicvsr.vimeo_bd``) the sha256 of the weights *file* the registry records (the file
+``stvsr.load`` verified before loading it), the figure a reader can check against
+``stvsr models`` / the model card; ``None`` for other models. ``state_sha256`` is the
+evaluator's own hash of the loaded ``state_dict`` (:func:`weights_sha256`) and identifies
+any module, registry or not.
 """
 
 from __future__ import annotations
@@ -28,9 +36,17 @@ from stvsr.eval.datasets import ClipSource, open_dataset
 from stvsr.eval.protocols import Protocol, get_protocol, run_clip, unsupported
 from stvsr.models._capabilities import capabilities_of
 
-__all__ = ["BASELINES", "ClipScore", "EvalReport", "evaluate", "weights_sha256"]
+__all__ = ["BASELINES", "METRIC_RULES", "ClipScore", "EvalReport", "evaluate", "model_record", "weights_sha256"]
 
 BASELINES = ("bicubic_repeat", "bicubic_blend")
+
+#: how scores are computed (recorded with every result)
+METRIC_RULES = (
+    "outputs clamped to [0, 1] and rounded to 8-bit; PSNR (peak 1) / SSIM (Gaussian 11x11, sigma 1.5) per "
+    "scored frame on the protocol's channel (Y: BT.601 studio-range luma of the 8-bit RGB, not rounded) after "
+    "dropping crop_border pixels per side; overall = mean over all scored frames (psnr, ssim) and mean of the "
+    "per-clip means (psnr_clip_mean, ssim_clip_mean; the BasicVSR / MMEditing convention)"
+)
 
 
 def weights_sha256(model: nn.Module) -> str:
@@ -45,6 +61,27 @@ def weights_sha256(model: nn.Module) -> str:
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}\n".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+def model_record(model: nn.Module, registry_weights: bool = False) -> dict[str, Any]:
+    """What identifies an evaluated model: registry name and tag, the registry's weights file and
+    its sha256 (None unless ``registry_weights``: the model was loaded by registry name, so its
+    weights are that sha256-checked file), the ``state_dict`` hash and the parameter count."""
+    name, tag = getattr(model, "registry_name", None), getattr(model, "weights_tag", None)
+    file_sha, filename = None, None
+    if registry_weights and name and tag:
+        from stvsr.zoo import model_card
+
+        weights = model_card(f"{name}.{tag}").get("weights") or {}
+        file_sha, filename = weights.get("sha256"), weights.get("filename")
+    return {
+        "weights_sha256": file_sha,
+        "weights_file": filename,
+        "state_sha256": weights_sha256(model),
+        "params": sum(p.numel() for p in model.parameters()),
+        "registry_name": name,
+        "weights_tag": tag,
+    }
 
 
 @dataclass
@@ -111,7 +148,9 @@ class EvalReport:
             f"window {self.window or 'protocol default'}; stvsr {self.version}",
         ]
         for name, info in self.models.items():
-            lines.append(f"  {name}: weights sha256 {info['weights_sha256'][:16]}..., params {info['params']}")
+            sha = info.get("weights_sha256")
+            ident = f"weights file sha256 {sha[:16]}..." if sha else f"state sha256 {info['state_sha256'][:16]}..."
+            lines.append(f"  {name}: {ident}, params {info['params']}")
         head = f"{'model':<22} {'cell':<18} {'clip':<16} {'frames':>6} {'PSNR-' + chan:>9} {'SSIM-' + chan:>8}"
         lines += ["", head, "-" * len(head)]
         for r in self.rows:
@@ -133,10 +172,25 @@ class EvalReport:
             )
         return "\n".join(lines)
 
+    def rules(self) -> dict[str, Any]:
+        """The degradation of every protocol cell and the metric rules (see :data:`METRIC_RULES`)."""
+        from stvsr.ops.degradation import describe_degradation
+
+        cells = self.protocol.expand()
+        deg = {c.label: describe_degradation(c.degradation, c.scale) for c in cells}
+        return {
+            "degradation": next(iter(deg.values())) if len(cells) == 1 else deg,
+            "metric": METRIC_RULES,
+            "channel": "Y (BT.601)" if cells[0].y_channel else "RGB",
+            "crop_border": cells[0].crop_border,
+            "mod_crop": "GT cropped bottom/right to round(s * floor(H / s)) before degrading and scoring",
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "stvsr_version": self.version,
             "protocol": self.protocol.describe(),
+            "rules": self.rules(),
             "dataset": self.dataset,
             "window": self.window,
             "models": self.models,
@@ -169,16 +223,17 @@ class EvalReport:
         with p.open("w", newline="") as f:
             f.write(f"# stvsr {self.version}; protocol {json.dumps(self.protocol.describe())}\n")
             for name, info in self.models.items():
-                f.write(f"# model {name}: weights_sha256 {info['weights_sha256']}\n")
+                f.write(f"# model {name}: weights_sha256 {info['weights_sha256']}, "
+                        f"state_sha256 {info['state_sha256']}\n")
             w = csv.writer(f)
             w.writerow(["model", "weights_sha256", "protocol", "cell", "clip", "frames", "psnr", "ssim", "note"])
             for r in self.rows:
-                sha = self.models.get(r.model, {}).get("weights_sha256", "")
+                sha = self.models.get(r.model, {}).get("weights_sha256") or ""
                 w.writerow([r.model, sha, self.protocol.name, r.cell, r.clip, len(r.frames),
                             "" if r.psnr is None else f"{r.psnr:.6f}", "" if r.ssim is None else f"{r.ssim:.6f}",
                             r.note])
             for o in self.overall():
-                sha = self.models.get(o["model"], {}).get("weights_sha256", "")
+                sha = self.models.get(o["model"], {}).get("weights_sha256") or ""
                 w.writerow([o["model"], sha, self.protocol.name, o["cell"], "<overall>", o["frames"],
                             f"{o['psnr']:.6f}" if o["clips"] else "", f"{o['ssim']:.6f}" if o["clips"] else "",
                             o["note"]])
@@ -277,14 +332,13 @@ def evaluate(
         names += [b for b in BASELINES if b not in [m if isinstance(m, str) else "" for m in names]]
     loaded = [_load(m, pretrained) for m in names]
     info: dict[str, dict[str, Any]] = {}
-    for name, m in loaded:
+    from stvsr.zoo import parse_name
+
+    for (name, m), requested in zip(loaded, names):
         m.eval().to(device)
-        info[name] = {
-            "weights_sha256": weights_sha256(m),
-            "params": sum(p.numel() for p in m.parameters()),
-            "registry_name": getattr(m, "registry_name", None),
-            "weights_tag": getattr(m, "weights_tag", None),
-        }
+        # a registry name loaded with pretrained weights: the registry's sha256-checked file
+        from_registry = pretrained and isinstance(requested, str) and parse_name(requested).kind == "registry"
+        info[name] = model_record(m, registry_weights=from_registry)
     rows: list[ClipScore] = []
     for src in sources:
         clip = src.load(max_frames)

@@ -1,4 +1,4 @@
-"""MATLAB-compatible bicubic resizing and the BD (blur-down) degradation.
+"""MATLAB-compatible bicubic resizing (the BD degradation is in :mod:`stvsr.ops.degradation`).
 
 ``imresize`` reproduces MATLAB's ``imresize(x, scale, 'bicubic')`` on float
 images: the cubic convolution kernel with ``a = -0.5``, MATLAB's coordinate
@@ -19,7 +19,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from stvsr._validate import check_float, check_tensor
 
@@ -128,51 +127,3 @@ def imresize(
         else:
             out = torch.matmul(out, m.t())
     return out
-
-
-def gaussian_kernel1d(sigma: float, radius: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Normalised samples of ``exp(-x^2 / (2 sigma^2))`` for ``x = -radius..radius``."""
-    xs = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    g = torch.exp(-(xs**2) / (2 * sigma * sigma))
-    return (g / g.sum()).to(dtype)
-
-
-def bd_degrade(x: torch.Tensor, scale: int = 4, sigma: float = 1.6, kernel_size: int = 13) -> torch.Tensor:
-    """BD degradation: Gaussian blur then keep every ``scale``-th pixel.
-
-    This is the blur-down protocol of DUF / BasicVSR / Zooming Slow-Mo on
-    Vimeo-90K and Vid4 (BasicSR's ``duf_downsample``): a ``kernel_size`` Gaussian
-    with standard deviation ``sigma`` (1.6 for x4), reflect padding by
-    ``kernel_size // 2 + 2 * scale`` pixels, stride-``scale`` sampling, and a crop of 2 LR
-    pixels per side, so an ``H x W`` input gives ``H/scale x W/scale`` when divisible.
-
-    Args:
-        x: ``(..., H, W)`` floating tensor (e.g. ``(B, T, 3, H, W)`` in [0, 1]);
-            H and W larger than the padding (``kernel_size // 2 + 2 * scale``).
-        scale: integer down-sampling factor >= 1.
-        sigma: Gaussian standard deviation in HR pixels (> 0).
-        kernel_size: odd kernel size.
-
-    Returns:
-        ``(..., H', W')`` with ``H' = floor((H + 2p - k) / scale) + 1 - 4``.
-    """
-    check_tensor(x, "x")
-    check_float(x, "x")
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be positive, got {sigma!r}")
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
-    if x.dim() < 2:
-        raise ValueError(f"x must have at least 2 dims (..., H, W), got shape {tuple(x.shape)}")
-    h, w = x.shape[-2:]
-    pad = kernel_size // 2 + 2 * scale
-    if h <= pad or w <= pad:
-        raise ValueError(f"x is too small for bd_degrade: H and W must exceed {pad}, got {(h, w)}")
-    lead = x.shape[:-2]
-    flat = F.pad(x.reshape(-1, 1, h, w), (pad, pad, pad, pad), mode="reflect")
-    g = gaussian_kernel1d(sigma, kernel_size // 2).to(device=x.device, dtype=x.dtype)
-    kernel = (g[:, None] * g[None, :])[None, None]
-    out = F.conv2d(flat, kernel, stride=scale)[..., 2:-2, 2:-2]
-    return out.reshape(*lead, *out.shape[-2:])

@@ -23,9 +23,10 @@ One sample (``make_batch``):
    output size;
 4. augmentation: horizontal / vertical flips, transpose (square crops), time reversal,
    each with probability 1/2;
-5. degradation: ``bi`` (MATLAB bicubic :func:`stvsr.ops.imresize`) or ``bd``
-   (:func:`stvsr.ops.bd_degrade`, integer scales), LR rounded to 8-bit values when
-   ``quantize_lr``.
+5. degradation: :func:`stvsr.ops.degrade`, the code the evaluation protocols use: ``bi``
+   (MATLAB bicubic :func:`stvsr.ops.imresize`) or ``bd`` (:func:`stvsr.ops.bd_degrade`,
+   BasicVSR / MMEditing's BDx4, integer scales), LR rounded to 8-bit values when
+   ``quantize_lr`` (else clamped to [0, 1]).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from stvsr.ops.resize import bd_degrade, imresize
+from stvsr.ops.degradation import degrade
+from stvsr.ops.resize import imresize
 
 if TYPE_CHECKING:
     from stvsr.eval.datasets import ClipSource
@@ -158,16 +160,10 @@ def batch_params(cfg: DataConfig, seed: int, step: int) -> tuple[float, int, tup
 
 
 def _degrade(hr: torch.Tensor, s: float, size: tuple[int, int], cfg: DataConfig) -> torch.Tensor:
-    if cfg.degradation == "bd":
-        if not float(s).is_integer():
-            raise ValueError(f"BD degradation needs integer scales, got {s}")
-        lr = bd_degrade(hr, scale=int(s))
-    elif cfg.degradation == "bi":
-        lr = imresize(hr, scale=1.0 / s) if float(s).is_integer() else imresize(hr, size=size)
-    else:
+    """LR of ``hr`` ``(..., 3, H, W)`` under ``cfg.degradation`` (:func:`stvsr.ops.degrade`), ``(..., 3, *size)``."""
+    if cfg.degradation not in ("bi", "bd"):
         raise ValueError(f"data.degradation must be 'bi' or 'bd', got {cfg.degradation!r}")
-    lr = lr.clamp(0, 1)
-    return (lr * 255).round() / 255 if cfg.quantize_lr else lr
+    return degrade(hr, cfg.degradation, s, size=size, quantize=cfg.quantize_lr)
 
 
 def make_batch(bank: ClipBank, cfg: DataConfig, *, seed: int, step: int, rank: int = 0, batch_size: int = 1) -> Batch:

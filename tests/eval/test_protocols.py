@@ -8,7 +8,7 @@ import torch
 from stvsr.eval.protocols import PROTOCOLS, degrade, get_protocol, mod_crop, plan, prepare, run_clip, unsupported
 from stvsr.models._capabilities import PLAIN_MODULE, Capabilities
 from stvsr.models.baselines import BicubicBaseline
-from stvsr.ops.resize import bd_degrade, imresize
+from stvsr.ops import bd_degrade, imresize
 
 
 def test_vid4_bi_even_frames_in_every_produced_frame_scored():

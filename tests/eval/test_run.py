@@ -54,14 +54,16 @@ def test_evaluate_end_to_end_on_septuplets(tmp_path):
     assert all(len(r.frames) == 7 for r in report.rows)
     table = report.table()
     assert "protocol vimeo-sept-4x2x" in table and "PSNR-Y" in table and "overall" in table
-    assert "00001/0002" in table and "weights sha256" in table
+    assert "00001/0002" in table and "state sha256" in table
     over = {o["model"]: o for o in report.overall()}
     assert over["bicubic_blend"]["frames"] == 14 and over["bicubic_blend"]["clips"] == 2
     assert over["bicubic_blend"]["psnr"] > over["bicubic_repeat"]["psnr"] - 5
     d = report.save_json(tmp_path / "r.json")
     data = json.loads(d.read_text())
     assert data["protocol"]["name"] == "vimeo-sept-4x2x" and data["protocol"]["time"] == "2"
-    assert data["stvsr_version"] and len(data["models"]["bicubic_blend"]["weights_sha256"]) == 64
+    assert data["stvsr_version"] and len(data["models"]["bicubic_blend"]["state_sha256"]) == 64
+    assert data["models"]["bicubic_blend"]["weights_sha256"] is None  # no weights file
+    assert data["rules"]["degradation"]["kind"] == "bi" and "8-bit" in data["rules"]["metric"]
     assert len(data["clips"][0]["frames"]) == 7
     rows = [r for r in csv.reader(line for line in report.save_csv(tmp_path / "r.csv").read_text().splitlines()
                                   if not line.startswith("#"))]
@@ -100,3 +102,22 @@ def test_evaluate_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "bicubic_repeat" in out and "vid4-bd-4x2x" in out
     assert (tmp_path / "out" / "results.csv").exists() and (tmp_path / "out" / "results.json").exists()
+
+
+def test_registry_weights_record_the_registry_file_sha256(tmp_path):
+    from stvsr.models._base import file_sha256
+    from stvsr.zoo import load, model_card, resolve_weights
+
+    clips = tmp_path / "clips"
+    write_folder(clips / "a", moving_clip(2, 32, 32))
+    report = evaluate(["basicvsr.vimeo_bd", load("basicvsr.vimeo_bd")], "vsr-bd-4x", clips, baselines=False)
+    by_name = report.models
+    registry_sha = model_card("basicvsr.vimeo_bd")["weights"]["sha256"]
+    rec = by_name["basicvsr.vimeo_bd"]
+    # the sha256 of the weights file itself (what `stvsr models` and the card show), not a state_dict hash
+    assert rec["weights_sha256"] == registry_sha == file_sha256(resolve_weights("basicvsr.vimeo_bd"))
+    assert rec["weights_file"] == "basicvsr.vimeo_bd.safetensors" and rec["state_sha256"] != registry_sha
+    # a module handed in directly: its source is unknown, only the state hash is recorded
+    mod = by_name["basicvsr"]
+    assert mod["weights_sha256"] is None and mod["state_sha256"] == rec["state_sha256"]
+    assert report.to_dict()["rules"]["degradation"]["kernel_size"] == 12

@@ -1,4 +1,4 @@
-"""imresize (MATLAB bicubic) and bd_degrade against hand-computed values and naive references."""
+"""imresize (MATLAB bicubic) against hand-computed values and naive references (BD: test_degradation.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stvsr.ops import bd_degrade, imresize
-from stvsr.ops.resize import cubic_kernel, gaussian_kernel1d
+from stvsr.ops import imresize
+from stvsr.ops.resize import cubic_kernel
 
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 3e-3}
 
@@ -154,36 +154,3 @@ def test_errors() -> None:
         imresize(torch.zeros(4, 4, dtype=torch.uint8), scale=2)
     with pytest.raises(ValueError, match="border"):
         imresize(x, scale=2, border="wrap")
-
-
-def test_gaussian_kernel() -> None:
-    g = gaussian_kernel1d(1.6, 6)
-    assert g.shape == (13,)
-    assert g.sum().item() == pytest.approx(1.0)
-    assert g[6] / g[7] == pytest.approx(math.exp(1 / (2 * 1.6**2)))
-
-
-def test_bd_degrade_shape_and_naive_pixel() -> None:
-    x = torch.rand(2, 3, 64, 56, dtype=torch.float64)
-    out = bd_degrade(x)
-    assert out.shape == (2, 3, 16, 14)
-    # naive: LR pixel (i, j) is the Gaussian-weighted sum around HR pixel (4i + 1.5 +- ...) -- i.e. the
-    # stride-4 conv of the reflect-padded image, offset by the 2-pixel crop
-    g = gaussian_kernel1d(1.6, 6)
-    pad = 6 + 8
-    padded = torch.nn.functional.pad(x[0, 0][None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
-    i, j = 5, 7
-    top, left = (i + 2) * 4, (j + 2) * 4
-    want = sum(g[a] * g[b] * padded[top + a, left + b] for a in range(13) for b in range(13))
-    assert out[0, 0, i, j].item() == pytest.approx(want.item(), abs=1e-12)
-
-
-def test_bd_degrade_constant_and_errors() -> None:
-    x = torch.full((1, 3, 32, 32), 0.4, dtype=torch.float64)
-    torch.testing.assert_close(bd_degrade(x), torch.full((1, 3, 8, 8), 0.4, dtype=torch.float64))
-    with pytest.raises(ValueError, match="scale"):
-        bd_degrade(x, scale=0)
-    with pytest.raises(ValueError, match="sigma"):
-        bd_degrade(x, sigma=-1.0)
-    with pytest.raises(ValueError, match="too small"):
-        bd_degrade(torch.rand(1, 10, 10))

@@ -3,7 +3,7 @@ and no set of modules imports itself round (docs/architecture.md draws the floor
 
 Floors, bottom to top::
 
-    0  stvsr._version, stvsr._validate
+    0  stvsr._version, stvsr._validate, stvsr._geometry
     1  stvsr.ops, stvsr.metrics
     2  stvsr.layers
     3  stvsr.models (with the registry and the capabilities)
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1] / "stvsr"
 FLOORS: tuple[tuple[str, int], ...] = (  # longest matching prefix wins
     ("stvsr._version", 0),
     ("stvsr._validate", 0),
+    ("stvsr._geometry", 0),
     ("stvsr.ops", 1),
     ("stvsr.metrics", 1),
     ("stvsr.layers", 2),
@@ -43,8 +44,8 @@ FLOORS: tuple[tuple[str, int], ...] = (  # longest matching prefix wins
     ("stvsr.train.__main__", 6),
     ("stvsr.cli", 6),
     ("stvsr.__main__", 6),
-    ("stvsr", 6),
 )
+PACKAGE_FLOOR = 6  # ``stvsr`` itself: the public façade (a new top-level module must be listed above)
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -55,6 +56,8 @@ def module_name(path: Path, root: Path = ROOT) -> str:
 
 
 def floor_of(module: str) -> int:
+    if module == "stvsr":
+        return PACKAGE_FLOOR
     best, floor = -1, None
     for prefix, f in FLOORS:
         if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:

@@ -19,20 +19,26 @@ Rules shared by every protocol
   reproduces every GT index from the first to the last key; the *scored* frames are
   the produced GT indices that are multiples of ``b`` (all of them for an integer
   factor). ``r = 4/5`` ("30->24 fps") therefore feeds every 4th frame and scores every
-  5th. GT frames after the last key are not produced and not scored (e.g. the last
-  frame of an even-length clip at x2: Vid4 ``city`` scores 33 of its 34 frames).
+  5th.
 * **Space**: :func:`stvsr.ops.degrade`, the module training uses too. BI = MATLAB-compatible
   bicubic (antialiased) :func:`stvsr.ops.imresize` by ``1/s``; BD =
   :func:`stvsr.ops.bd_degrade`: MATLAB ``imfilter(gt, fspecial('gaussian', 12, 1.6),
   'replicate')`` sampled at 1-based rows / columns ``s/2 : s : end`` (BasicVSR / MMEditing /
   KAIR's Vimeo-90K and Vid4 BDx4; each LR pixel is centred on its ``s x s`` HR block). LR
   frames are rounded to 8-bit values (halves up), as the LR PNGs of the benchmarks are.
-* **Windows**: a clip's ``M`` key frames are processed in windows of ``L`` keys
-  (``L = None``: the whole clip in one call, MsMr's official Vid4 test). Window ``m``
-  starts at key ``m * (L - 1)`` (neighbouring windows share one key frame); the last
-  window is moved back to end on the last key. Every produced GT frame is taken from
-  the *first* window that produces it. ``L`` is the protocol's default, the model's
-  card ``input_frames`` when it is a fixed number (RIFE: 2), or the user's choice.
+* **Frames after the last key** (an even-length clip at x2: Vid4 ``city``'s frame 33) are
+  produced as MsMr's ``test_vid4.py`` does: a second pass over the key grid shifted to end
+  on the last frame (``N-1, N-1-a, ...``; LR made the same way); only the frames after the
+  last key are taken from it, so every frame is produced and scored once. Not for
+  rate-conversion cells (``b > 1``) or ``score="interpolated"`` protocols (there the last
+  frame would be a copy of an input): those frames are not scored.
+* **Windows**: the model runs through :class:`stvsr.video.Upscaler`, the streaming engine
+  of ``stvsr upscale`` (:mod:`stvsr.models._windowed`: windows of ``L`` keys sharing
+  ``overlap`` keys, each output frame from the window where it is farthest from the
+  edges), so the score is the one of what users get and memory stays bounded on whole
+  clips. ``L`` is the user's choice, else the model's exact ``input_frames`` (RIFE: 2),
+  else the protocol's (``"clip"``: all keys in one call, the papers' VSR protocol), else
+  the ``stvsr upscale`` default (7 keys, overlap 2).
 * **Scores**: :func:`stvsr.metrics.psnr` / :func:`stvsr.metrics.ssim` (BasicSR
   protocol: outputs clamped and rounded to 8-bit) per scored frame, on the protocol's
   channel (Y = BT.601 luma) with its ``crop_border``; a clip's score is the mean over
@@ -50,7 +56,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from stvsr.models._capabilities import Capabilities, capabilities_of
+from stvsr.models._capabilities import PLAIN_MODULE, Capabilities, capabilities_of
+from stvsr.models._windowed import default_overlap, default_window, plan_windows
 from stvsr.ops.degradation import degrade as degrade_frames
 
 __all__ = [
@@ -86,7 +93,8 @@ class Protocol:
         time: output / input frame rate ``r`` (1: no temporal upsampling).
         y_channel: score BT.601 luma (True) or RGB.
         crop_border: pixels dropped at each side before scoring.
-        window: default key frames per model call (None: the whole clip).
+        window: default key frames per model call: an int, ``"clip"`` (the whole clip in one
+            call) or None (the ``stvsr upscale`` default).
         score: ``"all"`` produced frames matching the output grid, or ``"interpolated"``
             (frame interpolation: key frames are copies of the input and are skipped).
         cells: grid protocols only: the concrete cells (see :func:`Protocol.expand`).
@@ -100,7 +108,7 @@ class Protocol:
     time: Fraction = Fraction(2)
     y_channel: bool = True
     crop_border: int = 0
-    window: int | None = None
+    window: int | str | None = None
     score: str = "all"
     cells: tuple[Protocol, ...] = field(default=())
     notes: str = ""
@@ -150,7 +158,9 @@ PROTOCOLS: dict[str, Protocol] = {
             "vid4-bi-4x2x",
             "Vid4, BI x4 space, x2 time: LR = bicubic 1/4 of the even frames, every produced frame scored on Y",
             notes="MsMr / BasicVSR-style Vid4 STVSR test (MsMr test_vid4.py with the OFR-BRN float Y fix): "
-            "keys = GT 0, 2, 4, ...; times (0.5,); whole clip per call by default; Y, crop 0.",
+            "keys = GT 0, 2, 4, ...; times (0.5,); the last frame of an even-length clip from a pass over the "
+            "odd frames (as test_vid4.py); windows of the stvsr upscale default (7 keys, overlap 2) instead of "
+            "the whole clip per call (12-18 GB for MsMr); Y, crop 0.",
         ),
         Protocol(
             "vid4-bd-4x2x",
@@ -180,7 +190,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "vsr-bi-4x",
             "space-only video SR: every frame bicubic 1/4 in, every frame scored on Y",
             time=Fraction(1),
-            window=None,
+            window="clip",
             notes="BasicVSR / RSDN Vid4 BI protocol: all frames in, all frames scored, Y, crop 0.",
         ),
         Protocol(
@@ -188,7 +198,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "space-only video SR, BD: every frame Gaussian-blurred (sigma 1.6) and subsampled x4, all scored on Y",
             degradation="bd",
             time=Fraction(1),
-            window=None,
+            window="clip",
             notes="BasicVSR / MMEditing Vid4 BDx4 protocol: stvsr.ops.bd_degrade (MATLAB imfilter with "
             "fspecial('gaussian', 12, 1.6), 'replicate', then 1-based rows/columns s/2:s:end) on all frames, "
             "all frames scored, Y, crop 0.",
@@ -232,22 +242,45 @@ class Plan:
 
     Attributes:
         keys: GT indices of the LR inputs.
-        times: the ``t`` values asked between each pair of keys.
-        windows: ``(first_key, last_key_exclusive)`` positions in ``keys`` per model call.
-        take: per window, the GT indices taken from that window's output.
+        times: the ``t`` values between each pair of keys that the scored frames need.
         scored: GT indices scored, ascending.
         step: ``a``: GT frames per key interval.
+        window, overlap: key frames per model call and shared by neighbouring calls
+            (the windowing engine :mod:`stvsr.models._windowed` runs them).
+        windows: ``(first_key, last_key_exclusive)`` positions in ``keys`` per model call.
+        tail_keys: GT indices of the LR inputs of the tail pass (frames after the last key;
+            see the module docs), ``()`` when there is none.
+        tail: GT indices taken from the tail pass.
     """
 
     keys: tuple[int, ...]
     times: tuple[float, ...]
-    windows: tuple[tuple[int, int], ...]
-    take: tuple[tuple[int, ...], ...]
     scored: tuple[int, ...]
     step: int
+    window: int
+    overlap: int
+    windows: tuple[tuple[int, int], ...]
+    tail_keys: tuple[int, ...] = ()
+    tail: tuple[int, ...] = ()
 
 
-def plan(protocol: Protocol, n_frames: int, window: int | None = None) -> Plan:
+def resolve_window(protocol: Protocol, caps: Capabilities, window: int | str | None, n_keys: int) -> int:
+    """Key frames per call: ``window``, else the model's exact frame count, else the protocol's
+    (``"clip"``: all ``n_keys``), else the default of ``stvsr upscale``."""
+    if window is None:
+        window = caps.input_frames or protocol.window
+    if window is None:
+        return default_window(caps)
+    if window == "clip":
+        return max(2, n_keys)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+        raise ValueError(f"window must be an int >= 2, 'clip' or None, got {window!r}")
+    return window
+
+
+def plan(
+    protocol: Protocol, n_frames: int, window: int | str | None = None, caps: Capabilities = PLAIN_MODULE
+) -> Plan:
     """Which frames go in, which windows run, which frames are scored (module docs)."""
     if protocol.cells:
         raise ValueError(f"{protocol.name} is a grid: plan one of its cells (protocol.expand())")
@@ -257,30 +290,23 @@ def plan(protocol: Protocol, n_frames: int, window: int | None = None) -> Plan:
     if a > 1 and n_frames <= a:
         raise ValueError(f"{protocol.name} needs at least {a + 1} frames (two key frames), the clip has {n_frames}")
     keys = tuple(range(0, n_frames, a))
-    times = tuple(j / a for j in range(1, a))
-    m = len(keys)
-    w = window if window is not None else protocol.window
-    if w is None or w >= m:
-        bounds = [(0, m)]
-    else:
-        if w < 2:
-            raise ValueError(f"window must be at least 2 key frames, got {w}")
-        bounds, start = [], 0
-        while start + w < m:
-            bounds.append((start, start + w))
-            start += w - 1
-        bounds.append((m - w, m))
-    produced: set[int] = set()
-    take = []
-    for s, e in bounds:
-        first, last = keys[s], keys[e - 1]
-        own = tuple(i for i in range(first, last + 1) if i not in produced and i % b == 0)
-        if protocol.score == "interpolated":
-            own = tuple(i for i in own if i % a)
-        produced.update(range(first, last + 1))
-        take.append(own)
-    scored = tuple(sorted(i for t in take for i in t))
-    return Plan(keys, times, tuple(bounds), tuple(take), scored, a)
+    w = resolve_window(protocol, caps, window, len(keys))
+    ov = default_overlap(w)
+    windows = tuple(plan_windows(len(keys), w, ov)) if len(keys) >= 2 else ((0, 1),)
+    produced = [g for g in range(0, keys[-1] + 1, b)]
+    if protocol.score == "interpolated":
+        produced = [g for g in produced if g % a]
+    tail_keys: tuple[int, ...] = ()
+    tail: tuple[int, ...] = ()
+    last = n_frames - 1
+    if last > keys[-1] and b == 1 and protocol.score != "interpolated":
+        # frames after the last key (even-length clips at x2): MsMr's test_vid4.py runs the clip
+        # again on the key grid shifted to end on the last frame; we take only those frames from it
+        n_tail = min(w, last // a + 1)
+        tail_keys = tuple(last - a * j for j in reversed(range(n_tail)))
+        tail = tuple(range(keys[-1] + 1, last + 1))
+    times = tuple(sorted({(g % a) / a for g in (*produced, *tail) if g % a}))
+    return Plan(keys, times, tuple(sorted({*produced, *tail})), a, w, ov, windows, tail_keys, tail)
 
 
 def degrade(hr: torch.Tensor, protocol: Protocol, *, quantize: bool = True) -> torch.Tensor:
@@ -301,11 +327,13 @@ def mod_crop(hr: torch.Tensor, scale: float) -> torch.Tensor:
     return hr[..., :hh, :ww]
 
 
-def prepare(protocol: Protocol, frames: torch.Tensor, window: int | None = None) -> tuple[Plan, torch.Tensor, torch.Tensor]:
+def prepare(
+    protocol: Protocol, frames: torch.Tensor, window: int | str | None = None, caps: Capabilities = PLAIN_MODULE
+) -> tuple[Plan, torch.Tensor, torch.Tensor]:
     """``frames`` ``(N, 3, H, W)`` -> ``(plan, gt (N, 3, H', W') mod-cropped, lr (M, 3, h, w) keys)``."""
     if frames.dim() != 4 or frames.shape[1] != 3:
         raise ValueError(f"frames must be (N, 3, H, W), got {tuple(frames.shape)}")
-    p = plan(protocol, frames.shape[0], window)
+    p = plan(protocol, frames.shape[0], window, caps)
     gt = mod_crop(frames, protocol.scale)
     lr = degrade(gt[list(p.keys)], protocol)
     return p, gt, lr
@@ -333,21 +361,12 @@ def unsupported(caps: Capabilities, protocol: Protocol) -> str | None:
     return None
 
 
-def call_model(model: nn.Module, spec: Capabilities, lr: torch.Tensor, scale: float, times: tuple[float, ...]) -> torch.Tensor:
-    """``lr`` ``(1, T, 3, h, w)`` -> ``(1, T + (T-1)K, 3, H, W)`` through the model's contract."""
-    if spec.task == "vsr":
-        return model(lr)
-    if spec.task == "vfi":
-        return model(lr, times=times)
-    return model(lr, scale=scale, times=times)
-
-
 def run_clip(
     model: nn.Module,
     protocol: Protocol,
     frames: torch.Tensor,
     *,
-    window: int | None = None,
+    window: int | str | None = None,
     spec: Capabilities | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
@@ -355,58 +374,70 @@ def run_clip(
 ) -> dict[str, Any]:
     """Evaluate one clip: returns ``{"frames": [(gt_index, is_key, psnr, ssim)], "outputs": {...}}``.
 
+    The model runs through :class:`stvsr.video.Upscaler` (the streaming engine of ``stvsr
+    upscale``): each output frame is scored as it comes and released, so memory does not grow
+    with the clip.
+
     Args:
         model: an stvsr model (forward contract) in eval mode.
         protocol: a concrete protocol (not a grid).
         frames: GT ``(N, 3, H, W)`` in [0, 1].
-        window: key frames per call (default: the model's fixed ``input_frames``, else the protocol's).
+        window: key frames per call, or ``"clip"`` (default: the model's fixed ``input_frames``,
+            else the protocol's, else the ``stvsr upscale`` default).
         spec: model capabilities (default: ``model.capabilities``).
         device, dtype: where / in which precision to run (bf16/fp16 through autocast).
         keep_outputs: also return the scored output frames ``{gt_index: (3, H, W)}`` (plots, crops).
     """
     from stvsr.metrics import psnr, ssim
+    from stvsr.video.pipeline import Upscaler
 
-    spec = spec or capabilities_of(model)
-    reason = unsupported(spec, protocol)
+    caps = spec or capabilities_of(model)
+    reason = unsupported(caps, protocol)
     if reason:
         raise ValueError(f"cannot run {protocol.name}: {reason}")
-    win = window if window is not None else spec.input_frames
-    p, gt, lr = prepare(protocol, frames, win)
+    p, gt, lr = prepare(protocol, frames, window, caps)
     dev = torch.device(device) if device is not None else next(
         (t.device for t in model.parameters()), torch.device("cpu")
     )
-    scored = set(p.scored)
-    out_frames: dict[int, torch.Tensor] = {}
-    ctx: Any = (
-        torch.autocast(dev.type, dtype=dtype) if dtype in (torch.bfloat16, torch.float16) else torch.autocast(dev.type, enabled=False)
-    )
-    with torch.no_grad(), ctx:
-        for (s, e), own in zip(p.windows, p.take):
-            if not own:
-                continue
-            x = lr[s:e].unsqueeze(0).to(dev)
-            y = call_model(model, spec, x, protocol.scale, p.times if protocol.time != 1 else ())
-            first = p.keys[s]
-            expect = p.keys[e - 1] - first + 1
-            if y.shape[1] != expect or tuple(y.shape[-2:]) != tuple(gt.shape[-2:]):
-                raise ValueError(
-                    f"model output {tuple(y.shape)} does not match the protocol: expected {expect} frames of "
-                    f"{tuple(gt.shape[-2:])}"
-                )
-            for i in own:
-                if i in scored:
-                    out_frames[i] = y[0, i - first].float().clamp(0, 1).cpu()
-    idx = sorted(out_frames)
-    pred = torch.stack([out_frames[i] for i in idx])
-    target = gt[idx]
     yc, cb = protocol.y_channel, protocol.crop_border
-    ps = psnr(pred, target, y_channel=yc, crop_border=cb).tolist()
-    ss = ssim(pred, target, y_channel=yc, crop_border=cb).tolist() if min(pred.shape[-2:]) - 2 * protocol.crop_border >= 11 else [math.nan] * len(idx)
+    with_ssim = min(gt.shape[-2:]) - 2 * cb >= 11
     keyset = set(p.keys)
-    rows = [(i, i in keyset, float(a), float(b)) for i, a, b in zip(idx, ps, ss)]
-    result: dict[str, Any] = {"frames": rows, "n_inputs": len(p.keys), "windows": len(p.windows)}
+    rows: list[tuple[int, bool, float, float]] = []
+    outputs: dict[int, torch.Tensor] = {}
+    windows = 0
+
+    def score(gt_index: int, out: torch.Tensor) -> None:
+        if tuple(out.shape[-2:]) != tuple(gt.shape[-2:]):
+            raise ValueError(f"output {tuple(out.shape)} does not match the protocol's {tuple(gt.shape[-2:])} frames")
+        target = gt[gt_index][None]
+        ps = float(psnr(out[None], target, y_channel=yc, crop_border=cb)[0])
+        ss = float(ssim(out[None], target, y_channel=yc, crop_border=cb)[0]) if with_ssim else math.nan
+        rows.append((gt_index, gt_index in keyset, ps, ss))
+        if keep_outputs:
+            outputs[gt_index] = out
+
+    def stream(keys: tuple[int, ...], key_lr: torch.Tensor, take: set[int]) -> None:
+        nonlocal windows
+        ups = Upscaler(
+            model, scale=protocol.scale, fps=protocol.time, device=dev, dtype=dtype, window=p.window,
+            overlap=p.overlap, cut_threshold=None, progress=False,
+        )
+        step = protocol.time.denominator
+        for k, out in enumerate(ups.process(iter(key_lr), fps_in=1)):
+            g = keys[0] + k * step
+            if g in take:
+                score(g, out)
+        windows += ups.windows
+
+    stream(p.keys, lr, set(p.scored) - set(p.tail))
+    if p.tail:
+        stream(p.tail_keys, degrade(gt[list(p.tail_keys)], protocol), set(p.tail))
+    rows.sort()
+    if [r[0] for r in rows] != list(p.scored):
+        raise ValueError(f"the model produced GT frames {[r[0] for r in rows]}; the protocol scores {list(p.scored)}")
+    result: dict[str, Any] = {"frames": rows, "n_inputs": len(p.keys) + len(p.tail_keys), "windows": windows}
     if keep_outputs:
-        result["outputs"] = out_frames
-        result["gt"] = {i: gt[i] for i in idx}
+        result["outputs"] = outputs
+        result["gt"] = {i: gt[i] for i, *_ in rows}
         result["lr"] = {k: lr[j] for j, k in enumerate(p.keys)}
     return result

@@ -7,20 +7,11 @@ frames it owns (those farthest from the window's borders), writes them and
 releases them. Peak memory therefore depends on the window length and the
 frame size, not on the clip length.
 
-Windows. Window ``m`` holds key frames ``[s_m, s_m + W)`` with
-``s_m = m * (W - overlap)``; the last window is moved back to end on the last
-frame. Window ``m`` owns key frames and the frames interpolated after them in
-``[s_m + overlap // 2, s_{m+1} + overlap // 2)`` (the first window from 0, the
-last one to the end), so every output frame comes from exactly one window and,
-with ``overlap >= 2``, never from a window's outermost key frame unless it is
-the clip's. Pair models (two input frames) use ``W = 2, overlap = 1``. A clip
-shorter than the window is processed as one shorter window.
-
-Time. Arbitrary-time models get exactly the ``t`` values the window's owned
-frames need. Models trained for fixed times (e.g. ``t = 0.5``) get their own
-times, and every requested ``t`` is served by the nearest of those times or of
-the key frames (a warning says so). Video SR models (task ``vsr``) repeat the
-nearest key frame. Across detected scene cuts nothing is interpolated.
+Windows and time: the windowing engine :mod:`stvsr.models._windowed` (the same one the
+evaluation runs) decides which window owns each output frame and which ``t`` each model
+is asked for; pair models (two input frames) use ``W = 2, overlap = 1``. Video SR models
+(task ``vsr``) repeat the nearest key frame. Across detected scene cuts nothing is
+interpolated.
 
 Space. Arbitrary-scale models are asked for the exact target size. Fixed-scale
 models (x4) run at their scale and the result is resampled to the exact target
@@ -45,8 +36,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr._geometry import scaled_size
 from stvsr.models._capabilities import Capabilities, capabilities_of
-from stvsr.ops.resize import imresize
+from stvsr.models._windowed import WindowedStream, call_model, default_overlap, default_window
 from stvsr.video.timegrid import Sample, StreamPlanner, as_fraction, target_fps
 
 #: largest output side the pipeline accepts (a guard against typos such as --scale 400)
@@ -166,15 +158,14 @@ class Upscaler:
         if fps is not None:  # validate now, not after the first frames were decoded
             target_fps(fps, Fraction(1))
         self.fps = fps
-        default_window = self.caps.input_frames or 7
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 2):
             raise ValueError(f"window must be an integer >= 2 (key frames per model call), got {window!r}")
-        self.window = int(window if window is not None else default_window)  # window=0 is an error, not "default"
+        self.window = int(window if window is not None else default_window(self.caps))  # window=0 is an error, not "default"
         if self.caps.input_frames and self.window != self.caps.input_frames:
             raise ValueError(f"this model takes exactly {self.caps.input_frames} frames per call; got window={window}")
         if self.window < 2:
             raise ValueError(f"window must be >= 2 key frames, got {self.window}")
-        self.overlap = int(overlap if overlap is not None else (1 if self.window == 2 else 2))
+        self.overlap = int(overlap if overlap is not None else default_overlap(self.window))
         if not 1 <= self.overlap < self.window:  # the pair between two windows needs both its frames
             raise ValueError(f"overlap must be in [1, window), got {self.overlap} for window {self.window}")
         if tile is not None and tile < 8:
@@ -185,6 +176,7 @@ class Upscaler:
         self.cut_threshold = cut_threshold
         self.progress = progress
         self.cuts = 0
+        self.windows = 0  # model calls of the last process() (per tile row: one)
         self._warned_time = False
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -194,8 +186,7 @@ class Upscaler:
             out = (int(self.size[1]), int(self.size[0]))
         else:
             native = self.caps.native_scale or 4.0
-            sh, sw = self.scale if self.scale is not None else (native, native)
-            out = (max(1, round(sh * h)), max(1, round(sw * w)))
+            out = scaled_size(h, w, self.scale if self.scale is not None else native)
         if max(out) > MAX_OUTPUT_SIDE:
             raise ValueError(f"output size {out[1]}x{out[0]} exceeds the limit of {MAX_OUTPUT_SIDE} pixels per side")
         return out
@@ -203,20 +194,7 @@ class Upscaler:
     # -- model calls ---------------------------------------------------------------------------
     def _call(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
         """``lr`` (1, T, 3, h, w) -> (1, T + (T-1)K, 3, H, W) at the exact output size."""
-        h, w = lr.shape[-2:]
-        if self.caps.task == "vsr":
-            y = self.model(lr)
-        elif self.caps.arbitrary_scale:
-            y = self.model(lr, scale=(out_hw[0] / h, out_hw[1] / w), times=times)
-        else:
-            y = self.model(lr, scale=self.caps.native_scale, times=times)
-        y = y.float()
-        if not bool(torch.isfinite(y).all()):  # NaN would become black frames after clamping and 8-bit rounding
-            raise ValueError("the model produced NaN or infinite values (corrupt weights? with float16 try float32)")
-        if tuple(y.shape[-2:]) != tuple(out_hw):
-            b, t = y.shape[:2]
-            y = imresize(y.flatten(0, 1), size=out_hw).reshape(b, t, 3, *out_hw)
-        return y.clamp(0, 1)
+        return call_model(self.model, self.caps, lr, times, out_hw)
 
     def _run(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
         ctx = (
@@ -253,25 +231,6 @@ class Upscaler:
         assert acc is not None
         return acc / weight
 
-    def _times_for(self, samples: list[Sample]) -> tuple[tuple[float, ...], dict[float, float | None]]:
-        """The model's ``times`` for a window and how each needed t maps onto them (None: a key frame)."""
-        needed = sorted({s.t for s in samples if s.t > 0})
-        if self.caps.times is None:  # arbitrary t
-            return (tuple(needed) or (0.5,)), {t: t for t in needed}
-        fixed = self.caps.times
-        mapping: dict[float, float | None] = {}
-        for t in needed:
-            cands = [(abs(t - f), f) for f in fixed] + [(t, 0.0), (1 - t, 1.0)]
-            _, best = min(cands)
-            mapping[t] = best
-            if best != t and not self._warned_time:
-                warnings.warn(
-                    f"model supports times {list(fixed) or 'none'}; t={t:.3f} (and others) use the nearest available frame",
-                    stacklevel=3,
-                )
-                self._warned_time = True
-        return (tuple(fixed) if self.caps.task != "vsr" else ()), mapping
-
     # -- streaming -----------------------------------------------------------------------------
     def process(
         self, frames: Iterable[Any], fps_in: float | Fraction | None = None, total: int | None = None
@@ -291,43 +250,29 @@ class Upscaler:
             raise ValueError("fps_in is needed to resolve the output frame rate")
         fps_out = target_fps(self.fps, fps_in_f) if fps_in_f is not None else as_fraction(self.fps)  # type: ignore[arg-type]
         planner = StreamPlanner(fps_out)
-        buffer: dict[int, torch.Tensor] = {}  # frame index -> LR image on device
-        pending: list[Sample] = []
-        W, ov = self.window, self.overlap
-        step = W - ov
-        half = ov // 2
-        m = 0  # next window
-        owned_from = 0  # first key frame index not yet emitted
-        prev_thumb: torch.Tensor | None = None
-        bar = tqdm(total=total, unit="frame", disable=not self.progress, desc="stvsr")
         out_hw: tuple[int, int] | None = None
 
-        def run_window(start: int, owned_to: int, last_frame: int) -> Iterator[torch.Tensor]:
-            nonlocal out_hw, owned_from
-            if self.caps.input_frames is None:  # any T >= 2: a short clip is one shorter window
-                idx = list(range(start, min(start + W, last_frame + 1)))
-            else:  # a fixed frame count: repeat the last frame of a clip that is too short
-                idx = [min(i, last_frame) for i in range(start, start + W)]
-            lr = torch.stack([buffer[i] for i in idx])[None]
+        def run(lr: torch.Tensor, times: tuple[float, ...]) -> torch.Tensor:
+            nonlocal out_hw
             if out_hw is None:
                 out_hw = self.output_size(*lr.shape[-2:])
-            own = [s for s in pending if owned_from <= s.i < owned_to]
-            times, mapping = self._times_for(own)
-            y = self._run(lr.to(self.device), times, out_hw)[0]
-            k = len(times)
-            for s in own:
-                j = s.i - start
-                m = mapping.get(s.t) if s.t > 0 else None
-                if m is None or m == 0.0:
-                    frame = y[j * (k + 1)]
-                elif m == 1.0:
-                    frame = y[(j + 1) * (k + 1)]
-                else:
-                    frame = y[j * (k + 1) + 1 + times.index(m)]
+            return self._run(lr.to(self.device), times, out_hw)
+
+        stream = WindowedStream(run, self.caps, self.window, self.overlap)
+        prev_thumb: torch.Tensor | None = None
+        bar = tqdm(total=total, unit="frame", disable=not self.progress, desc="stvsr")
+
+        def emit(done: Iterator[tuple[Sample, torch.Tensor]]) -> Iterator[torch.Tensor]:
+            for _, frame in done:
+                if stream.inexact and not self._warned_time:
+                    warnings.warn(
+                        f"model supports times {list(self.caps.times or ()) or 'none'}; t={stream.inexact[0]:.3f} "
+                        "(and others) use the nearest available frame",
+                        stacklevel=4,
+                    )
+                    self._warned_time = True
                 bar.update(1)
-                yield frame.cpu()
-            pending[:] = [s for s in pending if s.i >= owned_to]
-            owned_from = owned_to
+                yield frame[0].cpu()
 
         n = 0
         for item in frames:
@@ -345,24 +290,13 @@ class Upscaler:
                 cut = prev_thumb is not None and float((thumb - prev_thumb).abs().mean()) > self.cut_threshold
                 prev_thumb = thumb
                 self.cuts += int(cut)
-            buffer[n] = image.float()
-            pending += planner.push(ts, cut=cut)
             n += 1
-            # window m is complete, and not the last one, once frame s_m + W exists
-            while m * step + W < n:
-                start = m * step
-                yield from run_window(start, start + step + half, n - 1)
-                m += 1
-                # the last window may start before the next regular one: keep what it could need
-                keep_from = min(m * step, n - W)
-                for i in [i for i in buffer if i < keep_from]:
-                    del buffer[i]
+            yield from emit(stream.push(image.float()[None], planner.push(ts, cut=cut)))
         if n < 2:
             bar.close()
             raise ValueError(f"the video has {n} frame(s); at least 2 are needed")
-        pending += planner.finish()
-        start = max(0, min(m * step, n - W))
-        yield from run_window(start, n, n - 1)
+        yield from emit(stream.finish(planner.finish()))
+        self.windows = stream.windows
         bar.close()
 
 

@@ -15,18 +15,19 @@ def test_vid4_bi_even_frames_in_every_produced_frame_scored():
     p = plan(get_protocol("vid4-bi-4x2x"), 34)  # Vid4 city has 34 frames
     assert p.keys == tuple(range(0, 33, 2))
     assert p.times == (0.5,)
-    assert p.windows == ((0, 17),)  # whole clip in one call
-    assert p.scored == tuple(range(33))  # frame 33 has no right key: not produced
+    assert (p.window, p.overlap) == (7, 2)  # the stvsr upscale default, not the whole clip
+    assert p.windows == ((0, 7), (5, 12), (10, 17))
+    # frame 33 has no right key: as MsMr's test_vid4.py, a pass over the odd frames ending on it
+    assert p.tail_keys == tuple(range(21, 34, 2)) and p.tail == (33,)
+    assert p.scored == tuple(range(34))
     odd = plan(get_protocol("vid4-bi-4x2x"), 41)
-    assert odd.scored == tuple(range(41))
+    assert odd.scored == tuple(range(41)) and odd.tail == ()
 
 
 def test_vid4_bd_windows_share_one_key_and_cover_every_frame_once():
-    p = plan(get_protocol("vid4-bd-4x2x"), 15)  # 8 keys, windows of 4
-    assert p.windows == ((0, 4), (3, 7), (4, 8))  # last window moved back
-    taken = [i for t in p.take for i in t]
-    assert sorted(taken) == list(range(15)) and len(taken) == len(set(taken))
-    assert p.take[0] == tuple(range(7))
+    p = plan(get_protocol("vid4-bd-4x2x"), 15)  # 8 keys, windows of 4 sharing 2 (the engine's rule)
+    assert p.windows == ((0, 4), (2, 6), (4, 8))
+    assert p.scored == tuple(range(15))
 
 
 def test_vimeo_septuplet_rules():
@@ -54,8 +55,10 @@ def test_continuous_grid_and_rate_conversion_cell():
 def test_vsr_and_vfi_rules():
     v = plan(get_protocol("vsr-bi-4x"), 5)
     assert v.keys == tuple(range(5)) and v.times == () and v.scored == tuple(range(5))
-    f = plan(get_protocol("vfi-2x"), 7)
-    assert f.scored == (1, 3, 5) and f.windows == ((0, 2), (1, 3), (2, 4))
+    f = plan(get_protocol("vfi-2x"), 8)  # the last frame would be a copy of an input: not scored
+    assert f.scored == (1, 3, 5) and f.windows == ((0, 2), (1, 3), (2, 4)) and f.tail == ()
+    clip = plan(get_protocol("vsr-bi-4x"), 9)
+    assert clip.windows == ((0, 9),)  # "clip": the whole clip in one call
     with pytest.raises(ValueError, match="at least 3 frames"):
         plan(get_protocol("vid4-bi-4x2x"), 2)
 
@@ -119,5 +122,26 @@ def test_run_clip_rejects_unsupported_and_wrong_outputs():
         def forward(self, lr, scale, times):
             return lr
 
-    with pytest.raises(ValueError, match="does not match the protocol"):
+    with pytest.raises(ValueError, match="expected 5 frames"):
         run_clip(Wrong(), get_protocol("vid4-bi-4x2x"), torch.rand(5, 3, 16, 16), spec=PLAIN_MODULE)
+
+
+def test_run_clip_scores_what_the_upscaler_makes_and_every_frame_of_an_even_clip():
+    from stvsr.video import Upscaler
+
+    torch.manual_seed(0)
+    frames = torch.rand(10, 3, 16, 16)
+    proto = get_protocol("vid4-bi-4x2x")
+    res = run_clip(BicubicBaseline("blend"), proto, frames, window=3, keep_outputs=True)
+    assert [r[0] for r in res["frames"]] == list(range(10))  # frame 9 too (after the last key, 8)
+    p, _, lr = prepare(proto, frames, 3)
+    assert (p.window, p.overlap) == (3, 2) and p.tail_keys == (5, 7, 9)
+    ups = Upscaler(BicubicBaseline("blend"), scale=4.0, fps=2, window=3, overlap=2, cut_threshold=None, progress=False)
+    made = list(ups.process(iter(lr), fps_in=1))
+    assert len(made) == 9 and ups.windows == len(p.windows) == 3
+    for g in range(9):  # bit for bit what `stvsr upscale`'s engine makes from the same key frames
+        assert torch.equal(res["outputs"][g], made[g])
+    tail = list(Upscaler(BicubicBaseline("blend"), scale=4.0, fps=2, window=3, overlap=2, cut_threshold=None,
+                         progress=False).process(iter(degrade(prepare(proto, frames, 3)[1][[5, 7, 9]], proto)), fps_in=1))
+    assert torch.equal(res["outputs"][9], tail[-1])
+    assert res["windows"] == 3 + 1 and res["n_inputs"] == 5 + 3

@@ -221,14 +221,16 @@ def test_plan_windows() -> None:
     assert plan_windows(5, 8, 2) == [(0, 5)]
     assert plan_windows(10, 4, 1) == [(0, 4), (3, 7), (6, 10)]
     assert plan_windows(11, 4, 1) == [(0, 4), (3, 7), (6, 10), (7, 11)]
-    assert plan_windows(6, 3, 0) == [(0, 3), (2, 5), (3, 6)]  # at least one shared key frame
+    assert plan_windows(6, 3, 1) == [(0, 3), (2, 5), (3, 6)]
     with pytest.raises(ValueError, match="window"):
         plan_windows(6, 1, 0)
     with pytest.raises(ValueError, match="overlap"):
         plan_windows(6, 3, 3)
+    with pytest.raises(ValueError, match="both its key"):  # an interval needs both key frames in one window
+        plan_windows(6, 3, 0)
 
 
-@pytest.mark.parametrize("t,window,overlap", [(9, 4, 1), (10, 3, 0), (11, 5, 2), (7, 7, 2), (13, 6, 3)])
+@pytest.mark.parametrize("t,window,overlap", [(9, 4, 1), (10, 3, 1), (11, 5, 2), (7, 7, 2), (13, 6, 3)])
 def test_windowed_order_with_stateless_model(t: int, window: int, overlap: int) -> None:
     lr = torch.arange(t, dtype=torch.float64).view(1, t, 1, 1, 1).expand(1, t, 3, 2, 2).contiguous()
     times = (0.25, 0.75)

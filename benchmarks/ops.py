@@ -18,7 +18,10 @@ parallelises over the batch, so with B = 1 the baseline is single-threaded whate
 
 * softsplat forward (each mode) vs ``F.grid_sample`` bilinear backward warping of the same
   tensor with the same flow; forward+backward vs grid_sample forward+backward (gradients for
-  every floating input).
+  every floating input).  Rows are labelled with the backend: ``[cpp]`` is the compiled C++
+  kernel that ``backend="auto"`` uses on the CPU (built on first use; absent with
+  ``STVSR_NO_EXT=1`` or without a compiler), ``[torch]`` the pure-PyTorch fallback, timed in the
+  same run for comparison.
 * ``stvsr.ops.deform_conv2d`` vs ``torchvision.ops.deform_conv2d`` (when importable) and vs an
   im2col ("unfold"-style) version written here: ``grid_sample`` gathers every kernel tap into a
   column tensor, then one matmul.  ``max|diff|`` is the largest output difference to the
@@ -83,6 +86,7 @@ def _run_group(
 
 def bench_softsplat(shape: tuple[int, int, int, int], device: torch.device, repeats: int, warmup: int) -> list[Row]:
     from stvsr.ops import softsplat
+    from stvsr.ops.softsplat import softsplat_backend
 
     b, c, h, w = shape
     dtype = torch.float32
@@ -93,13 +97,17 @@ def bench_softsplat(shape: tuple[int, int, int, int], device: torch.device, repe
     grid = _normalised_grid(flow)
     text = "x".join(map(str, shape))
 
-    def splat(mode: str) -> Callable[[], object]:
-        return lambda: softsplat(x, flow, metric, mode=mode)
+    auto = softsplat_backend(device)  # "cpp" on the CPU when the kernel builds (built here, untimed)
+    backends = [auto] if auto == "torch" else [auto, "torch"]
+
+    def splat(mode: str, backend: str) -> Callable[[], object]:
+        return lambda: softsplat(x, flow, metric, mode=mode, backend=backend)
 
     fwd: list[tuple[str, Callable[[], object]]] = [
         ("grid_sample backward warp (fwd)", lambda: F.grid_sample(x, grid, align_corners=True))
     ]
-    fwd += [(f"softsplat {mode} (fwd)", splat(mode)) for mode in ("sum", "avg", "linear", "soft")]
+    fwd += [(f"softsplat {mode} [{auto}] (fwd)", splat(mode, auto)) for mode in ("sum", "avg", "linear", "soft")]
+    fwd += [(f"softsplat soft [{b}] (fwd)", splat("soft", b)) for b in backends[1:]]
     rows = _run_group("softsplat", text, dtype, fwd, device, repeats, warmup)
 
     xr, fr, mr, gr = (t.clone().requires_grad_() for t in (x, flow, metric, grid))
@@ -107,11 +115,12 @@ def bench_softsplat(shape: tuple[int, int, int, int], device: torch.device, repe
     def gs_fb() -> None:
         F.grid_sample(xr, gr, align_corners=True).sum().backward()
 
-    def splat_fb(mode: str) -> Callable[[], object]:
-        return lambda: softsplat(xr, fr, mr, mode=mode).sum().backward()
+    def splat_fb(mode: str, backend: str) -> Callable[[], object]:
+        return lambda: softsplat(xr, fr, mr, mode=mode, backend=backend).sum().backward()
 
     fb: list[tuple[str, Callable[[], object]]] = [("grid_sample backward warp (fwd+bwd)", gs_fb)]
-    fb += [(f"softsplat {mode} (fwd+bwd)", splat_fb(mode)) for mode in ("sum", "soft")]
+    fb += [(f"softsplat {mode} [{auto}] (fwd+bwd)", splat_fb(mode, auto)) for mode in ("sum", "soft")]
+    fb += [(f"softsplat soft [{b}] (fwd+bwd)", splat_fb("soft", b)) for b in backends[1:]]
     rows += _run_group("softsplat", text, dtype, fb, device, repeats, warmup)
     return rows
 

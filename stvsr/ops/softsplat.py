@@ -15,9 +15,12 @@ pixel landed there) is replaced by 1, so holes come out as 0.  ``eps`` switches 
 
 Backends (``backend=``): ``"torch"`` runs everywhere; on CPU and CUDA it drives ATen's fused
 ``grid_sampler_2d`` kernels (splatting is the adjoint of bilinear sampling, see
-``_GridSplatter``), on other devices a ``scatter_add`` composition.  ``"cupy"`` is a CUDA kernel
-(``_cupy_softsplat``) with the same results; ``"auto"`` picks it for CUDA tensors when ``cupy``
-imports, else ``"torch"``.  Gradients w.r.t. input, flow and metric are written by hand in one
+``_GridSplatter``), on other devices a ``scatter_add`` composition.  ``"cpp"`` is a C++/OpenMP CPU
+kernel (``csrc/softsplat_cpu.cpp``, weighting, splat and normalisation fused; built on first use
+and cached, see ``_cpp_softsplat``), ``"cupy"`` a CUDA kernel (``_cupy_softsplat``); both give the
+same results up to float rounding.  ``"auto"`` picks ``"cpp"`` for CPU tensors when the kernel
+builds (a compiler exists and ``STVSR_NO_EXT=1`` is not set) and ``"cupy"`` for CUDA tensors when
+``cupy`` imports, else ``"torch"``.  Gradients w.r.t. input, flow and metric are written by hand in one
 autograd node (verified with ``gradcheck``); double backward is not supported.
 
 Precision: half-precision tensors are splatted in float32.  Target positions are rounded like
@@ -43,7 +46,7 @@ from stvsr._validate import check_finite, check_float, check_rank, check_tensor
 __all__ = ["softsplat", "softsplat_backend"]
 
 _MODES = ("sum", "avg", "linear", "soft")
-_BACKENDS = ("auto", "torch", "cupy")
+_BACKENDS = ("auto", "torch", "cpp", "cupy")
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,19 +61,40 @@ def _cupy_available() -> bool:
     return True
 
 
+def _cpp_kernel() -> Any | None:
+    from stvsr.ops import _cpp_softsplat  # builds the extension on first use
+
+    return _cpp_softsplat.kernel()
+
+
 def softsplat_backend(device: torch.device | str, backend: str = "auto") -> str:
-    """Name the backend (``"torch"`` or ``"cupy"``) that ``softsplat`` uses on ``device``."""
+    """Name the backend (``"torch"``, ``"cpp"`` or ``"cupy"``) that ``softsplat`` uses on ``device``.
+
+    On the CPU, ``"auto"`` builds the C++ kernel on first use (see ``_cpp_softsplat``).
+    """
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-    is_cuda = torch.device(device).type == "cuda"
+    kind = torch.device(device).type
+    is_cuda = kind == "cuda"
     if backend == "torch":
         return "torch"
+    if backend == "cpp":
+        if kind != "cpu":
+            raise ValueError(f"backend='cpp' needs CPU tensors, got device {device}")
+        if _cpp_kernel() is None:
+            raise ValueError(
+                "backend='cpp' needs the compiled C++ kernel, which is unavailable here (no compiler, "
+                "a failed build, or STVSR_NO_EXT=1)"
+            )
+        return "cpp"
     if backend == "cupy":
         if not is_cuda:
             raise ValueError(f"backend='cupy' needs CUDA tensors, got device {device}")
         if not _cupy_available():
             raise ValueError("backend='cupy' needs the cupy package (pip install stvsr[cuda12])")
         return "cupy"
+    if kind == "cpu":  # "auto"
+        return "cpp" if _cpp_kernel() is not None else "torch"
     return "cupy" if is_cuda and _cupy_available() else "torch"
 
 
@@ -377,6 +401,40 @@ class _Softsplat(torch.autograd.Function):
         return gx, gflow, gmetric, None, None, None, None
 
 
+class _SoftsplatCpp(torch.autograd.Function):
+    """The whole op in the C++ kernel: ``forward`` returns the result and the raw denominator.
+
+    Keeps the input, flow, metric, result and raw denominator (B, 1, H, W) for the backward,
+    which the kernel also computes in one pass (gradients w.r.t. input, flow and metric).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, flow: torch.Tensor, metric: torch.Tensor | None, mode: str, eps: float | None
+    ) -> torch.Tensor:
+        from stvsr.ops._cpp_softsplat import MODES
+
+        ops = _cpp_kernel()
+        assert ops is not None  # softsplat_backend chose "cpp"
+        x, flow = x.contiguous(), flow.contiguous()
+        metric = metric.contiguous() if metric is not None else None
+        out, den = ops.forward(x, flow, metric, MODES[mode], eps)
+        ctx.ops, ctx.mode_id, ctx.eps = ops, MODES[mode], eps
+        ctx.save_for_backward(x, flow, metric, out, den)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, flow, metric, out, den = ctx.saved_tensors
+        need_x, need_flow, need_metric = ctx.needs_input_grad[:3]
+        gx, gflow, gmetric = ctx.ops.backward(
+            grad.to(x.dtype).contiguous(), x, flow, metric, out, den, ctx.mode_id, ctx.eps,
+            need_x, need_flow, need_metric,
+        )  # fmt: skip
+        return gx, gflow, gmetric, None, None
+
+
 def _normalise(out: torch.Tensor, eps: float | None) -> torch.Tensor:
     num, den = out[:, :-1], out[:, -1:]
     if eps is None:
@@ -424,7 +482,8 @@ def softsplat(
         eps: ``None`` (default) divides by the splatted denominator with exact zeros replaced by 1,
             as the authors' kernel does; a float divides by ``denominator + eps`` instead.
             Not used by ``"sum"``.
-        backend: ``"auto"``, ``"torch"`` or ``"cupy"`` (CUDA only, needs ``cupy``).
+        backend: ``"auto"``, ``"torch"``, ``"cpp"`` (CPU only, needs the compiled kernel) or
+            ``"cupy"`` (CUDA only, needs ``cupy``).
 
     Returns:
         ``(B, C, H, W)`` in ``input``'s dtype.  Half-precision inputs are splatted in float32
@@ -436,7 +495,8 @@ def softsplat(
         TypeError: a non-tensor or non-floating argument, or a non-float ``eps``.
         ValueError: wrong ranks or shapes, tensors on different devices, non-finite ``flow``,
             an unknown ``mode``/``backend``, ``metric`` missing for ``"linear"``/``"soft"``,
-            a negative ``eps``, or ``backend="cupy"`` without CUDA tensors and ``cupy``.
+            a negative ``eps``, ``backend="cupy"`` without CUDA tensors and ``cupy``, or
+            ``backend="cpp"`` without CPU tensors and the compiled kernel.
     """
     _check_args(input, flow, metric, mode, eps)
     clamp = _flow_magnitude(flow) > _HUGE_FLOW
@@ -452,7 +512,9 @@ def softsplat(
     deterministic = x.is_cuda and torch.are_deterministic_algorithms_enabled()
     if chosen == "cupy" and backend == "auto" and deterministic:
         chosen = "torch"
-    if chosen == "cupy" or x.device.type == "cpu" or (x.is_cuda and not deterministic):
+    if chosen == "cpp":
+        out = _SoftsplatCpp.apply(x, f, m, mode, eps)
+    elif chosen == "cupy" or x.device.type == "cpu" or (x.is_cuda and not deterministic):
         out = _Softsplat.apply(x, f, m, mode, eps, chosen, clamp)
     else:
         out = _softsplat_scatter(x, f, m, mode, eps)

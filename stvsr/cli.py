@@ -18,6 +18,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from stvsr._malloc import tune_malloc
+
 __all__ = ["COMMANDS", "Command", "main"]
 
 
@@ -141,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return 2
+    tune_malloc()  # glibc: keep freed activations in the heap instead of faulting them back in per call
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

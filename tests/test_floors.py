@@ -29,6 +29,7 @@ FLOORS: tuple[tuple[str, int], ...] = (  # longest matching prefix wins
     ("stvsr._version", 0),
     ("stvsr._validate", 0),
     ("stvsr._geometry", 0),
+    ("stvsr._malloc", 0),
     ("stvsr.ops", 1),
     ("stvsr.metrics", 1),
     ("stvsr.layers", 2),

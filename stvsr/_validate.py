@@ -36,10 +36,35 @@ def check_finite(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
+#: how far outside [0, 1] model inputs may stray (bicubic overshoot of a degraded frame) before
+#: they are refused as another value convention (0..255, [-1, 1])
+RANGE_SLACK = 0.25
+
+
+def check_range(x: torch.Tensor, name: str, lo: float = 0.0, hi: float = 1.0, slack: float = RANGE_SLACK) -> None:
+    """Refuse values outside ``[lo - slack, hi + slack]`` (e.g. 0..255 images given as [0, 1] ones)."""
+    if x.numel() == 0:
+        return
+    vmin, vmax = (float(v) for v in torch.aminmax(x.detach()))
+    if vmin < lo - slack or vmax > hi + slack:
+        hint = " (8-bit values? divide by 255)" if vmax > 2 else ""
+        raise ValueError(f"{name} must hold values in [{lo:g}, {hi:g}], got values from {vmin:g} to {vmax:g}{hint}")
+
+
 def check_video(
-    x: object, name: str = "lr", *, channels: int | None = 3, min_frames: int = 1, finite: bool = True
+    x: object,
+    name: str = "lr",
+    *,
+    channels: int | None = 3,
+    min_frames: int = 1,
+    finite: bool = True,
+    value_range: tuple[float, float] | None = (0.0, 1.0),
 ) -> torch.Tensor:
-    """Check a video tensor of layout (B, T, C, H, W) with a floating dtype."""
+    """Check a video tensor of layout (B, T, C, H, W) with a floating dtype.
+
+    ``value_range``: the values' expected range (RGB in [0, 1] by default; within
+    :data:`RANGE_SLACK`), None to skip the check.
+    """
     t = check_tensor(x, name)
     check_rank(t, name, 5, "B, T, C, H, W")
     check_float(t, name)
@@ -51,6 +76,8 @@ def check_video(
         raise ValueError(f"{name} has an empty spatial size {tuple(t.shape[-2:])}")
     if finite:
         check_finite(t, name)
+    if value_range is not None:
+        check_range(t, name, *value_range)
     return t
 
 

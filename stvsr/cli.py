@@ -13,9 +13,12 @@ to :data:`COMMANDS`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from stvsr._malloc import tune_malloc
@@ -133,8 +136,33 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, a service manager, a CI cancel) raised as an interrupt.
+
+    A subclass of ``KeyboardInterrupt`` so that everything that cleans up after Ctrl-C
+    (the video writer's temporary files) does the same for SIGTERM.
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM like Ctrl-C while a command runs (main thread only; the old handler comes back after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``stvsr`` command line; returns the exit status."""
+    """Run the ``stvsr`` command line; returns the exit status (130 after Ctrl-C, 143 after SIGTERM)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -145,9 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     tune_malloc()  # glibc: keep freed activations in the heap instead of faulting them back in per call
     try:
-        return int(args._run(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args._run(args) or 0)
+    except Terminated:
+        print("stvsr: terminated (SIGTERM); partial outputs were removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("stvsr: interrupted", file=sys.stderr)
+        print("stvsr: interrupted; partial outputs were removed", file=sys.stderr)
         return 130
     except Exception as exc:
         if args.debug:

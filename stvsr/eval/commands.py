@@ -9,6 +9,16 @@ from pathlib import Path
 __all__ = ["evaluate_arguments", "evaluate_command"]
 
 
+def _window(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"--window must be an integer >= 2 (key frames per model call), got {text!r}")
+    return value
+
+
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     from stvsr.eval.protocols import PROTOCOLS
 
@@ -17,7 +27,8 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", "-d", required=True,
                    help="video file, PNG frame folder, folder of clips, or Vimeo-90K septuplet tree")
     p.add_argument("--list", dest="list_file", default=None, help="septuplet list file (e.g. sep_testlist.txt)")
-    p.add_argument("--window", type=int, default=None, help="key frames per model call (default: protocol/model)")
+    p.add_argument("--window", type=_window, default=None,
+                   help="key frames per model call, >= 2 (default: protocol/model)")
     p.add_argument("--max-frames", type=int, default=None, help="use only the first frames of each clip (quick runs)")
     p.add_argument("--no-baselines", action="store_true", help="do not add bicubic_repeat / bicubic_blend")
     p.add_argument("--random-weights", action="store_true", help="do not load pretrained weights (smoke tests)")
@@ -30,6 +41,20 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no per-clip progress lines")
 
 
+def _check_out_folder(out: Path) -> None:
+    """Create ``--out`` (a folder) and make sure it takes files, or raise a one-line error."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for results.csv / results.json")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     import torch
 
@@ -38,6 +63,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if (args.plots or args.crops) and not args.out:
         raise ValueError("--plots/--crops need --out")
     out = Path(args.out) if args.out else None
+    if out is not None:
+        _check_out_folder(out)  # now, not after an evaluation that may take hours
     report = evaluate(
         args.models,
         args.protocol,

@@ -98,6 +98,10 @@ class ClipScore:
     seconds: float = 0.0
 
 
+#: the note of a score whose SSIM is NaN: the 11x11 SSIM window does not fit in the scored frames
+SSIM_TOO_SMALL = "SSIM is NaN: the frames are smaller than SSIM's 11x11 window (after crop_border)"
+
+
 def _mean(values: Sequence[float]) -> float:
     vals = [v for v in values if not math.isnan(v)]
     return sum(vals) / len(vals) if vals else math.nan
@@ -135,7 +139,7 @@ class EvalReport:
                     "ssim": _mean([f[3] for f in frames]),
                     "psnr_clip_mean": _mean([r.psnr for r in ok if r.psnr is not None]),
                     "ssim_clip_mean": _mean([r.ssim for r in ok if r.ssim is not None]),
-                    "note": "",
+                    "note": SSIM_TOO_SMALL if math.isnan(_mean([f[3] for f in frames])) else "",
                 }
             )
         return out
@@ -159,6 +163,7 @@ class EvalReport:
             else:
                 lines.append(
                     f"{r.model:<22} {r.cell:<18} {r.clip:<16} {len(r.frames):>6} {r.psnr:>9.4f} {r.ssim:>8.4f}"
+                    + (f"  {r.note}" if r.note else "")
                 )
         lines += ["", "overall (mean over all scored frames | mean of clip means)", head.replace("clip  ", "clips "),
                   "-" * len(head)]
@@ -169,6 +174,7 @@ class EvalReport:
             lines.append(
                 f"{o['model']:<22} {o['cell']:<18} {o['clips']:<16} {o['frames']:>6} {o['psnr']:>9.4f} "
                 f"{o['ssim']:>8.4f} | {o['psnr_clip_mean']:.4f} {o['ssim_clip_mean']:.4f}"
+                + (f"  {o['note']}" if o["note"] else "")
             )
         return "\n".join(lines)
 
@@ -358,6 +364,8 @@ def evaluate(
                 fr = res["frames"]
                 score = ClipScore(name, cell.label, clip.name, _mean([f[2] for f in fr]), _mean([f[3] for f in fr]),
                                   fr, seconds=dt)
+                if score.ssim is not None and math.isnan(score.ssim):
+                    score.note = SSIM_TOO_SMALL
                 rows.append(score)
                 curves[name] = fr
                 if crops_dir is not None:
@@ -367,7 +375,7 @@ def evaluate(
                     crops[name] = res["outputs"][mid]
                 if log:
                     log(f"{name} {cell.label} {clip.name}: {len(fr)} frames, PSNR {score.psnr:.4f} "
-                        f"SSIM {score.ssim:.4f} ({dt:.1f} s)")
+                        f"SSIM {score.ssim:.4f} ({dt:.1f} s)" + (f"; {score.note}" if score.note else ""))
             tag = f"{clip.name.replace('/', '_')}_{cell.label.replace(' ', '_').replace('>', '')}"
             if plot_dir is not None and curves:
                 Path(plot_dir).mkdir(parents=True, exist_ok=True)

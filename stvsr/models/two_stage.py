@@ -96,6 +96,13 @@ class RifeBasicVSR(StvsrModel):
     ) -> torch.Tensor:
         """See the class docstring; ``lr`` is ``(B, T, 3, h, w)`` RGB in [0, 1], ``T >= 1``."""
         check_video(lr, "lr")
+        weight = next(self.parameters(), None)
+        if weight is not None and lr.dtype != weight.dtype and not torch.is_autocast_enabled(lr.device.type):
+            # a clear refusal instead of torch's "Input type (c10::Half) and bias type (float) should be the same"
+            raise TypeError(
+                f"lr has dtype {lr.dtype} but the model's weights are {weight.dtype}: pass lr.to({weight.dtype}), "
+                f"convert the model (model.to({lr.dtype})), or run under torch.autocast"
+            )
         sh, sw = check_scale(scale)
         ts = check_times(times)
         h, w = lr.shape[-2:]

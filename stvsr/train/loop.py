@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from stvsr.train.config import TrainConfig
+from stvsr.train.config import TrainConfig, validate_config
 from stvsr.train.data import Batch, ClipBank, make_batch
 from stvsr.train.objectives import build_objective
 
@@ -200,6 +200,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, max_steps: int | None = Non
         max_steps: stop after this global step (simulates an interruption; the schedule still
             spans ``cfg.steps``).
     """
+    validate_config(cfg)  # a config built in Python gets the same checks as a file, before anything runs
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = _device(cfg.device)

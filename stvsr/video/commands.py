@@ -9,9 +9,17 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
+from fractions import Fraction
 from pathlib import Path
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m")
+from stvsr._formats import VIDEO_SUFFIXES
+
+#: what `--overwrite` may replace (the same words in `stvsr upscale --help` and docs/getting-started.md)
+OVERWRITE_HELP = (
+    "replace an existing output, but only a regular file or a folder holding nothing but the frames stvsr "
+    "writes (NNNNNN.png); never a folder with other content, the input or a folder containing it, or a "
+    "non-regular file (symbolic link, device, FIFO, socket)"
+)
 DEMO_CLIP = Path(__file__).resolve().parents[1] / "data" / "bbb_160x90.mp4"
 
 
@@ -25,13 +33,70 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _fps(text: str) -> str | float:
-    if text.lower().startswith("x"):
-        return text
+def _fps(text: str) -> str | Fraction:
+    """``--fps``: a rate (60, 23.976, 30000/1001) or a multiplier (x2), checked now rather than mid-run."""
+    from stvsr.video.timegrid import target_fps
+
     try:
-        return float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--fps must be a number or a multiplier like x2, got {text!r}") from exc
+        value: str | Fraction = text if text.lower().startswith("x") else Fraction(text)
+        target_fps(value, Fraction(1))  # positive, finite, within the limits (multiplier and rate)
+    except (ValueError, ZeroDivisionError) as exc:
+        detail = str(exc) if "limit" in str(exc) or "too large" in str(exc) else ""
+        raise argparse.ArgumentTypeError(
+            detail or f"--fps must be a positive rate such as 60, 23.976 or 30000/1001, or a multiplier like x2; "
+            f"got {text!r}"
+        ) from exc
+    return value
+
+
+def _input_fps(text: str) -> Fraction:
+    """``--input-fps``: the rate of PNG-folder inputs (a positive number or a fraction)."""
+    from stvsr.video.timegrid import as_fraction
+
+    try:
+        return as_fraction(text, "--input-fps")
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"--input-fps must be a positive frame rate such as 25 or 30000/1001, got {text!r}"
+        ) from exc
+
+
+def _device(text: str) -> str:
+    """``--device``: a torch device name, checked now (and CUDA's presence) rather than after decoding."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"--device must be cpu, cuda, cuda:N or mps, got {text!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"--device {text}: no CUDA device is available here (use --device cpu)")
+    return text
+
+
+def _window(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"--window must be an integer >= 2 (key frames per model call), got {text!r}")
+    return value
+
+
+def _check_task(model: str) -> None:
+    """Refuse a registry model that the video pipeline cannot run, with advice for the command line."""
+    try:
+        from stvsr.zoo import model_card
+
+        task = model_card(model).get("task")
+    except Exception:  # unknown names, folders, hub repos: the loader gives its own message later
+        return
+    if task not in (None, "stvsr", "vsr", "vfi"):
+        raise ValueError(
+            f"--model {model} is a {task} model; stvsr upscale runs space-time (stvsr), video SR (vsr) and frame "
+            "interpolation (vfi) models: see `stvsr models --task stvsr`"
+        )
 
 
 # --- stvsr upscale ------------------------------------------------------------------------------
@@ -44,17 +109,19 @@ def upscale_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--scale", type=float, default=None, help="space factor (default: the model's, 4)")
     g.add_argument("--size", type=_size, default=None, metavar="WxH", help="exact output size")
-    p.add_argument("--fps", type=_fps, default=None, help="output frame rate, e.g. 60, 23.976 or x2 (default: same)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
+    p.add_argument("--fps", type=_fps, default=None,
+                   help="output frame rate, e.g. 60, 23.976, 30000/1001 or x2 (default: same; at most 1000 fps and x1024)")
+    p.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"], help="compute precision")
-    p.add_argument("--window", type=int, default=None, help="key frames per model call")
+    p.add_argument("--window", type=_window, default=None, help="key frames per model call (>= 2)")
     p.add_argument("--tile", type=int, default=None, help="process frames in tiles of N LR pixels (less memory)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, 0-51 (default 18)")
     p.add_argument("--lossless", action="store_true", help="FFV1 (.mkv/.avi) or libx264rgb crf 0 (.mp4)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
     p.add_argument("--no-cuts", action="store_true", help="interpolate across detected scene cuts too")
-    p.add_argument("--input-fps", type=float, default=25.0, help="frame rate of PNG-folder inputs (default 25)")
+    p.add_argument("--input-fps", type=_input_fps, default=Fraction(25),
+                   help="frame rate of PNG-folder inputs, e.g. 24 or 30000/1001 (default 25)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -75,14 +142,23 @@ def _inputs(pattern: str) -> list[Path]:
 
 def upscale_command(args: argparse.Namespace) -> int:
     from stvsr.video import upscale_video
+    from stvsr.video.io import OUTPUT_SUFFIXES
 
+    _check_task(args.model)
+    if not args.output.strip():  # Path("") would be "." (the current folder)
+        raise ValueError("the output path is empty")
     inputs = _inputs(args.input)
     if not inputs:
         raise FileNotFoundError(f"no videos match {args.input}")
     out = Path(args.output)
     many = len(inputs) > 1 or (Path(args.input).is_dir() and inputs[0] != Path(args.input))
     if many:
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"output {out} is a file; several inputs need an output folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
     kwargs = dict(
         model=args.model, scale=args.scale, size=args.size, fps=args.fps, device=args.device, dtype=args.dtype,
         window=args.window, tile=args.tile, crf=args.crf, lossless=args.lossless, overwrite=args.overwrite,
@@ -91,7 +167,9 @@ def upscale_command(args: argparse.Namespace) -> int:
     )
     failed = 0
     for src in inputs:
-        dst = out / (src.stem + (".mp4" if src.is_dir() else src.suffix)) if many else out
+        # inputs whose container the writer does not make (.webm, .ts, ...) become .mp4
+        suffix = src.suffix if src.is_file() and src.suffix.lower() in OUTPUT_SUFFIXES else ".mp4"
+        dst = out / (src.stem + suffix) if many else out
         try:
             summary = upscale_video(src, dst, **kwargs)  # type: ignore[arg-type]
         except Exception as exc:
@@ -127,7 +205,7 @@ def info_command(args: argparse.Namespace) -> int:
 def demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="stvsr-demo", help="folder for the results (default: ./stvsr-demo)")
     p.add_argument("--model", default="rife_basicvsr", help="model to run (default: rife_basicvsr, shipped weights)")
-    p.add_argument("--device", default=None, help="cpu (default) or cuda")
+    p.add_argument("--device", type=_device, default=None, help="cpu (default) or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

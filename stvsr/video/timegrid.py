@@ -12,17 +12,27 @@ Each output frame is then a *key* frame (it coincides with an input frame, withi
 ``1e-6`` of the gap) or lies at fraction ``t`` in (0, 1) between input frames
 ``i`` and ``i + 1``. Across a scene cut no frame is interpolated: the nearest
 input frame is repeated instead.
+
+Limits. An output rate above :data:`MAX_OUTPUT_FPS`, or more than
+:data:`MAX_FRAMES_PER_INTERVAL` output frames between two input frames (an ``x1e6``
+multiplier, ``fps=1e9``, or a variable-frame-rate file with an hours-long gap), is
+refused with a ``ValueError`` before anything is built: such a plan would take
+unbounded time and memory. Samples are produced lazily, one input interval at a time.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 #: gaps closer than this (as a fraction of the input interval) snap to the key frame
 SNAP = 1e-6
+#: highest output frame rate accepted (frames per second)
+MAX_OUTPUT_FPS = 1000
+#: most output frames between two consecutive input frames (x1024 slow motion)
+MAX_FRAMES_PER_INTERVAL = 1024
 
 
 def as_fraction(rate: float | Fraction | str, name: str = "fps") -> Fraction:
@@ -48,13 +58,36 @@ def as_fraction(rate: float | Fraction | str, name: str = "fps") -> Fraction:
 
 
 def target_fps(fps: float | str | Fraction | None, fps_in: Fraction) -> Fraction:
-    """Resolve a requested rate: ``None`` keeps ``fps_in``, ``"x2"``/``"x2.5"`` multiply it."""
+    """Resolve a requested rate: ``None`` keeps ``fps_in``, ``"x2"``/``"x2.5"`` multiply it.
+
+    Raises:
+        ValueError: a rate that is not positive and finite, above :data:`MAX_OUTPUT_FPS`,
+            or a multiplier above :data:`MAX_FRAMES_PER_INTERVAL`.
+    """
     if fps is None:
         return fps_in
     if isinstance(fps, str) and fps.lower().startswith("x"):
         factor = as_fraction(fps[1:], "fps multiplier")
-        return fps_in * factor
-    return as_fraction(fps)
+        if factor > MAX_FRAMES_PER_INTERVAL:
+            raise ValueError(
+                f"fps multiplier {fps!r} is too large: at most x{MAX_FRAMES_PER_INTERVAL} output frames per input frame"
+            )
+        out = fps_in * factor
+    else:
+        out = as_fraction(fps)
+    if out > MAX_OUTPUT_FPS:
+        raise ValueError(f"fps {fps!r} gives {float(out):g} frames per second; the limit is {MAX_OUTPUT_FPS}")
+    return out
+
+
+def _check_interval(a: float, b: float, i: int, fps_out: Fraction) -> None:
+    n = (b - a) * float(fps_out)
+    if n > MAX_FRAMES_PER_INTERVAL:
+        raise ValueError(
+            f"input frames {i} and {i + 1} are {b - a:.3f} s apart: at {float(fps_out):g} fps that needs {n:.0f} output "
+            f"frames between them (the limit is {MAX_FRAMES_PER_INTERVAL}); lower the output rate, or re-encode the "
+            "input at a constant frame rate (e.g. ffmpeg -i IN -vf fps=25 OUT)"
+        )
 
 
 @dataclass(frozen=True)
@@ -76,13 +109,18 @@ class Sample:
 
 def output_times(in_times: Sequence[float], fps_out: Fraction) -> list[float]:
     """Regular output timestamps from the first to the last input timestamp (inclusive)."""
+    return list(_iter_output_times(in_times, fps_out))
+
+
+def _iter_output_times(in_times: Sequence[float], fps_out: Fraction) -> Iterator[float]:
     if len(in_times) == 0:
-        return []
+        return
     t0, t_last = float(in_times[0]), float(in_times[-1])
     step = 1.0 / float(fps_out)
     # tolerance: a grid point within a millionth of a frame of the last input still counts
     n = int(math.floor((t_last - t0) / step + SNAP)) + 1
-    return [t0 + k / float(fps_out) for k in range(n)]
+    for k in range(n):
+        yield t0 + k / float(fps_out)
 
 
 def plan(in_times: Sequence[float], fps_out: Fraction, cuts: Iterable[int] = ()) -> list[Sample]:
@@ -95,29 +133,37 @@ def plan(in_times: Sequence[float], fps_out: Fraction, cuts: Iterable[int] = ())
 
     Returns:
         One :class:`Sample` per output frame, in time order.
+
+    Raises:
+        ValueError: times not increasing, or more than :data:`MAX_FRAMES_PER_INTERVAL`
+            output frames between two input frames (checked before any sample is built).
     """
+    return list(iter_plan(in_times, fps_out, cuts))
+
+
+def iter_plan(in_times: Sequence[float], fps_out: Fraction, cuts: Iterable[int] = ()) -> Iterator[Sample]:
+    """:func:`plan` as a generator (the samples are built as they are consumed)."""
     times = [float(t) for t in in_times]
-    for a, b in zip(times, times[1:]):
+    for i, (a, b) in enumerate(zip(times, times[1:])):
         if not b > a:
             raise ValueError(f"in_times must be strictly increasing, got {a} then {b}")
+        _check_interval(a, b, i, fps_out)
     cut_set = set(cuts)
-    samples: list[Sample] = []
     i = 0
-    for k, ts in enumerate(output_times(times, fps_out)):
+    for k, ts in enumerate(_iter_output_times(times, fps_out)):
         while i + 1 < len(times) and times[i + 1] <= ts + SNAP * (times[i + 1] - times[i]):
             i += 1
         if i + 1 >= len(times):
-            samples.append(Sample(k, ts, len(times) - 1, 0.0))
+            yield Sample(k, ts, len(times) - 1, 0.0)
             continue
         t = round((ts - times[i]) / (times[i + 1] - times[i]), 9)  # 0.49999999997 is 0.5
         if t < SNAP:
             t = 0.0
         if t > 0.0 and i in cut_set:  # never blend two scenes: repeat the nearer frame
             i_near = i if t < 0.5 else i + 1
-            samples.append(Sample(k, ts, i_near, 0.0))
+            yield Sample(k, ts, i_near, 0.0)
             continue
-        samples.append(Sample(k, ts, i, t))
-    return samples
+        yield Sample(k, ts, i, t)
 
 
 class StreamPlanner:
@@ -126,7 +172,8 @@ class StreamPlanner:
     ``push(time)`` returns the samples whose output time lies at or before ``time``
     (they only need input frames up to the one just pushed); ``push(time, cut=True)``
     says a scene cut lies between the previous frame and this one. ``finish()``
-    returns the rest. The concatenation equals :func:`plan` on the whole list.
+    returns the rest. The concatenation equals :func:`plan` on the whole list. A push
+    that would need more than :data:`MAX_FRAMES_PER_INTERVAL` samples raises ``ValueError``.
     """
 
     def __init__(self, fps_out: Fraction) -> None:
@@ -150,6 +197,7 @@ class StreamPlanner:
             return []
         i = n - 2
         a, b = self.times[i], self.times[i + 1]
+        _check_interval(a, b, i, self.fps_out)  # bounded work and memory per pushed frame
         out: list[Sample] = []
         # samples strictly before frame i+1 (within the snap) belong to pair i
         while self._time(self.k) < b - SNAP * (b - a):

@@ -12,7 +12,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-from stvsr._formats import VIDEO_SUFFIXES
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m")
 
 #: what `--overwrite` may replace (the same words in `stvsr upscale --help` and docs/getting-started.md)
 OVERWRITE_HELP = (

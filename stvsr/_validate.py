@@ -119,3 +119,27 @@ def check_positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+#: names accepted for floating dtypes wherever a dtype is given as text (``"bf16"``, ``"torch.half"``)
+DTYPE_NAMES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "float64": torch.float64, "fp64": torch.float64, "double": torch.float64,
+}
+
+
+def check_dtype(
+    value: object, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES
+) -> torch.dtype:
+    """A floating ``torch.dtype`` from a dtype or one of :data:`DTYPE_NAMES` (``torch.`` prefix allowed)."""
+    if isinstance(value, str):
+        key = value.removeprefix("torch.")
+        if key not in DTYPE_NAMES:
+            raise ValueError(f"{name} must be one of {sorted(DTYPE_NAMES)}, got {value!r}")
+        value = DTYPE_NAMES[key]
+    if not isinstance(value, torch.dtype) or value not in allowed:
+        names = ", ".join(str(d).removeprefix("torch.") for d in allowed)
+        raise ValueError(f"{name} must be a floating torch dtype ({names}), got {value!r}")
+    return value

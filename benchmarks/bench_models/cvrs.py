@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from stvsr.models.cvrs import cvrs
+from stvsr.models.cvrs_checkpoints import cvrs
 
 _SMALL = {
     "down_channels": 8,

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
+from stvsr._formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
 __all__ = ["Clip", "ClipSource", "load_clip", "open_dataset", "septuplet_folders"]
 
-VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi", ".mov", ".webm", ".y4m", ".m4v", ".mpg", ".mpeg")
-IMAGE_SUFFIXES = (".png",)
 SEPTUPLET = tuple(f"im{i}.png" for i in range(1, 8))
 
 

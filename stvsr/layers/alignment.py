@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stvsr._validate import check_positive_int
 from stvsr.ops.deform_conv import deform_conv2d
 
 __all__ = [
@@ -43,12 +44,6 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, int) for v in value):
         return int(value[0]), int(value[1])
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-
-
-def _positive(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class ModulatedDeformConv2d(nn.Module):
@@ -82,10 +77,10 @@ class ModulatedDeformConv2d(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.in_channels = _positive(in_channels, "in_channels")
-        self.out_channels = _positive(out_channels, "out_channels")
-        self.groups = _positive(groups, "groups")
-        self.deform_groups = _positive(deform_groups, "deform_groups")
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.out_channels = check_positive_int(out_channels, "out_channels")
+        self.groups = check_positive_int(groups, "groups")
+        self.deform_groups = check_positive_int(deform_groups, "deform_groups")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups ({groups}) must divide in_channels ({in_channels}) and out_channels ({out_channels})")
         if in_channels % deform_groups:
@@ -167,7 +162,7 @@ class ModulatedDeformConv2dPack(ModulatedDeformConv2d):
         if max_offset is not None and not (math.isfinite(max_offset) and max_offset > 0):
             raise ValueError(f"max_offset must be a positive finite number or None, got {max_offset!r}")
         self.max_offset = max_offset
-        self.offset_in_channels = _positive(
+        self.offset_in_channels = check_positive_int(
             in_channels if offset_in_channels is None else offset_in_channels, "offset_in_channels"
         )
         kh, kw = self.kernel_size
@@ -257,7 +252,7 @@ class FlowGuidedDeformAlignment(ModulatedDeformConv2d):
         if not (math.isfinite(max_residue_magnitude) and max_residue_magnitude > 0):
             raise ValueError(f"max_residue_magnitude must be a positive finite number, got {max_residue_magnitude!r}")
         self.max_residue_magnitude = float(max_residue_magnitude)
-        self.extra_channels = _positive(2 * out_channels if extra_channels is None else extra_channels, "extra_channels")
+        self.extra_channels = check_positive_int(2 * out_channels if extra_channels is None else extra_channels, "extra_channels")
         kh, kw = self.kernel_size
         c = out_channels
         self.conv_offset = nn.Sequential(
@@ -334,8 +329,8 @@ class PCDAlignment(nn.Module):
         self, num_feat: int = 64, deform_groups: int = 8, num_levels: int = 3, max_offset: float | None = None
     ) -> None:
         super().__init__()
-        c = _positive(num_feat, "num_feat")
-        self.num_levels = _positive(num_levels, "num_levels")
+        c = check_positive_int(num_feat, "num_feat")
+        self.num_levels = check_positive_int(num_levels, "num_levels")
         self.offset_conv1 = nn.ModuleDict()
         self.offset_conv2 = nn.ModuleDict()
         self.offset_conv3 = nn.ModuleDict()

@@ -20,6 +20,11 @@ __all__ = [
 ]
 
 
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """LeakyReLU with slope 0.1 (EDVR / BasicVSR / MsMr / MSITF's activation)."""
+    return F.leaky_relu(x, 0.1)
+
+
 def make_layer(block: type[nn.Module], num_blocks: int, **kwargs: object) -> nn.Sequential:
     """``nn.Sequential`` of ``num_blocks`` fresh ``block(**kwargs)``."""
     return nn.Sequential(*[block(**kwargs) for _ in range(num_blocks)])

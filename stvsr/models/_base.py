@@ -70,6 +70,27 @@ class CheckpointError(ValueError):
     """A state_dict does not fit a model: lists missing, unexpected and mismatched keys."""
 
 
+#: keys under which training frameworks wrap a state_dict (BasicSR / mmedit / Lightning / plain)
+STATE_DICT_WRAPPERS = ("params", "params_ema", "state_dict", "model")
+
+
+def unwrap_state_dict(obj: Any, *, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The state_dict inside an authors' checkpoint: ``obj`` itself, or ``obj[w]`` for the first
+    wrapper ``w`` of :data:`STATE_DICT_WRAPPERS` it has; DataParallel's ``module.`` prefix is removed.
+
+    Raises:
+        CheckpointError: what is left is not a mapping of names to tensors.
+    """
+    if isinstance(obj, Mapping):
+        for wrapper in STATE_DICT_WRAPPERS:
+            if wrapper in obj and isinstance(obj[wrapper], Mapping):
+                obj = obj[wrapper]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{what} does not hold a state_dict (a mapping of names to tensors)")
+    return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
 def load_state_dict_strict(
     model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str = "checkpoint"
 ) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stvsr._validate import check_positive_int
+
 __all__ = ["PLAIN_MODULE", "TASKS", "Capabilities", "capabilities_of"]
 
 #: what a model does: space-time SR, video SR (space only), frame interpolation (time only),
@@ -76,12 +78,9 @@ class Capabilities:
             if any(not 0 < t < 1 for t in times):
                 raise ValueError(f"Capabilities.times must lie in (0, 1), got {times}")
             object.__setattr__(self, "times", times)
-        for what in ("input_frames", "trained_frames"):
-            v = getattr(self, what)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"Capabilities.{what} must be a positive int or None, got {v!r}")
-        if isinstance(self.min_frames, bool) or not isinstance(self.min_frames, int) or self.min_frames < 1:
-            raise ValueError(f"Capabilities.min_frames must be a positive int, got {self.min_frames!r}")
+        for what in ("input_frames", "trained_frames", "min_frames"):
+            if getattr(self, what) is not None or what == "min_frames":
+                check_positive_int(getattr(self, what), f"Capabilities.{what}")
         for what in ("colour", "weights_colour"):
             if getattr(self, what) not in _COLOURS:
                 raise ValueError(f"Capabilities.{what} must be one of {_COLOURS}, got {getattr(self, what)!r}")

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stvsr._validate import check_positive_int, check_scale, check_video
+from stvsr.layers.blocks import ResidualBlocksWithInputConv
 from stvsr.layers.flow.spynet import SpyNet
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
@@ -56,33 +57,6 @@ class BasicVSRConfig:
 
     num_feat: int = 64  # channels of the hidden state
     num_block: int = 30  # residual blocks per propagation trunk (the released models use 30)
-
-
-class ResidualBlockNoBN(nn.Module):
-    """``x + conv2(relu(conv1(x)))``, 3x3 convs, no normalisation."""
-
-    def __init__(self, num_feat: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
-
-
-class ResidualBlocksWithInputConv(nn.Module):
-    """``(B, cin, h, w) -> (B, num_feat, h, w)``: conv + LeakyReLU(0.1) + ``num_block`` residual blocks."""
-
-    def __init__(self, cin: int, num_feat: int, num_block: int) -> None:
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Conv2d(cin, num_feat, 3, 1, 1),
-            nn.LeakyReLU(0.1),
-            nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_block)]),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x)
 
 
 class BasicVSR(StvsrModel):

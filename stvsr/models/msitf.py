@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from stvsr._validate import check_scale, check_times, check_video
+from stvsr._validate import check_positive_int, check_scale, check_times, check_video
 from stvsr.layers.alignment import ModulatedDeformConv2dPack
+from stvsr.layers.blocks import ResidualBlockNoBN, lrelu
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
@@ -74,23 +75,7 @@ class MSITFConfig:
     authors_compat: bool = True
 
 
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, 0.1)
-
-
 # ----------------------------------------------------------------------------- feature extraction
-
-
-class _ResidualBlockNoBN(nn.Module):
-    """``x + conv2(relu(conv1(x)))``."""
-
-    def __init__(self, nf: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
 
 
 # ----------------------------------------------------------------------------- PCD (one direction)
@@ -149,19 +134,19 @@ class _PCDAlign(nn.Module):
 
     def forward(self, fea1: Sequence[torch.Tensor], fea2: Sequence[torch.Tensor]) -> torch.Tensor:
         """Pyramids ``[L1 (B,C,H,W), L2 (H/2), L3 (H/4)]`` of both inputs -> ``(B, C, H, W)``."""
-        l3_off = _lrelu(self.L3_offset_conv1_1(torch.cat((fea1[2], fea2[2]), 1)))
-        l3_off = _lrelu(self.L3_offset_conv2_1(l3_off))
-        l3_fea = _lrelu(self.L3_dcnpack_1(self._source(fea1[2], fea2[2]), l3_off))
+        l3_off = lrelu(self.L3_offset_conv1_1(torch.cat((fea1[2], fea2[2]), 1)))
+        l3_off = lrelu(self.L3_offset_conv2_1(l3_off))
+        l3_fea = lrelu(self.L3_dcnpack_1(self._source(fea1[2], fea2[2]), l3_off))
 
-        l2_off = _lrelu(self.L2_offset_conv1_1(torch.cat((fea1[1], fea2[1]), 1)))
-        l2_off = _lrelu(self.L2_offset_conv2_1(torch.cat((l2_off, self._up(l3_off) * 2), 1)))
-        l2_off = _lrelu(self.L2_offset_conv3_1(l2_off))
+        l2_off = lrelu(self.L2_offset_conv1_1(torch.cat((fea1[1], fea2[1]), 1)))
+        l2_off = lrelu(self.L2_offset_conv2_1(torch.cat((l2_off, self._up(l3_off) * 2), 1)))
+        l2_off = lrelu(self.L2_offset_conv3_1(l2_off))
         l2_fea = self.L2_dcnpack_1(self._source(fea1[1], fea2[1]), l2_off)
-        l2_fea = _lrelu(self.L2_fea_conv_1(torch.cat((l2_fea, self._up(l3_fea)), 1)))
+        l2_fea = lrelu(self.L2_fea_conv_1(torch.cat((l2_fea, self._up(l3_fea)), 1)))
 
-        l1_off = _lrelu(self.L1_offset_conv1_1(torch.cat((fea1[0], fea2[0]), 1)))
-        l1_off = _lrelu(self.L1_offset_conv2_1(torch.cat((l1_off, self._up(l2_off) * 2), 1)))
-        l1_off = _lrelu(self.L1_offset_conv3_1(l1_off))
+        l1_off = lrelu(self.L1_offset_conv1_1(torch.cat((fea1[0], fea2[0]), 1)))
+        l1_off = lrelu(self.L1_offset_conv2_1(torch.cat((l1_off, self._up(l2_off) * 2), 1)))
+        l1_off = lrelu(self.L1_offset_conv3_1(l1_off))
         l1_fea = self.L1_dcnpack_1(self._source(fea1[0], fea2[0]), l1_off)
         return self.L1_fea_conv_1(torch.cat((l1_fea, self._up(l2_fea)), 1))
 
@@ -180,8 +165,8 @@ class _EasyPCD(nn.Module):
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
         l1 = torch.cat((f1, f2), 0)
-        l2 = _lrelu(self.fea_L2_conv2(_lrelu(self.fea_L2_conv1(l1))))
-        l3 = _lrelu(self.fea_L3_conv2(_lrelu(self.fea_L3_conv1(l2))))
+        l2 = lrelu(self.fea_L2_conv2(lrelu(self.fea_L2_conv1(l1))))
+        l3 = lrelu(self.fea_L3_conv2(lrelu(self.fea_L3_conv1(l2))))
         p1 = [t.chunk(2, 0)[0] for t in (l1, l2, l3)]
         p2 = [t.chunk(2, 0)[1] for t in (l1, l2, l3)]
         return self.fusion(self.pcd_align(p1, p2))
@@ -485,8 +470,7 @@ class MSITF(StvsrModel):
         )
         for name in ("nf", "groups", "front_rbs", "window_size", "attn_heads"):
             value = getattr(cfg, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(value, name)
         if nf % groups:
             raise ValueError(f"groups ({groups}) must divide nf ({nf})")
         if len(cfg.swin_depths) != len(cfg.swin_heads) or not cfg.swin_depths:
@@ -502,7 +486,7 @@ class MSITF(StvsrModel):
         # features are padded so that the pyramid (/4) and the Swin windows tile exactly (8 as released)
         self.pad_multiple = math.lcm(4, window_size)
         self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
-        self.feature_extraction = nn.Sequential(*[_ResidualBlockNoBN(nf) for _ in range(front_rbs)])
+        self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(front_rbs)])
         self.fea_L2_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
         self.fea_L2_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.fea_L3_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
@@ -538,11 +522,11 @@ class MSITF(StvsrModel):
         )
         base = rearrange(base, "b c t h w -> b t c h w")
         m = self.pad_multiple
-        l1 = _lrelu(self.conv_first(rearrange(x, "b n c h w -> (b n) c h w")))
+        l1 = lrelu(self.conv_first(rearrange(x, "b n c h w -> (b n) c h w")))
         l1 = F.pad(l1, (0, (-w) % m, 0, (-h) % m))
         l1 = self.feature_extraction(l1)
-        l2 = _lrelu(self.fea_L2_conv2(_lrelu(self.fea_L2_conv1(l1))))
-        l3 = _lrelu(self.fea_L3_conv2(_lrelu(self.fea_L3_conv1(l2))))
+        l2 = lrelu(self.fea_L2_conv2(lrelu(self.fea_L2_conv1(l1))))
+        l3 = lrelu(self.fea_L3_conv2(lrelu(self.fea_L3_conv1(l2))))
         pyr = [rearrange(t, "(b n) c h w -> b n c h w", b=b) for t in (l1, l2, l3)]
         seq = [pyr[0][:, 0]]
         for i in range(n - 1):
@@ -551,9 +535,9 @@ class MSITF(StvsrModel):
         feats = self.ConvBLSTM(torch.stack(seq, 1))
         feats = feats + self.attn(feats)
         out = self.recon_trunk(rearrange(feats, "b t c h w -> (b t) c h w"))[..., :h, :w]
-        out = _lrelu(F.pixel_shuffle(self.upconv1(out), 2))
-        out = _lrelu(F.pixel_shuffle(self.upconv2(out), 2))
-        out = self.conv_last(_lrelu(self.HRconv(out)))
+        out = lrelu(F.pixel_shuffle(self.upconv1(out), 2))
+        out = lrelu(F.pixel_shuffle(self.upconv2(out), 2))
+        out = self.conv_last(lrelu(self.HRconv(out)))
         return rearrange(out, "(b t) c h w -> b t c h w", b=b) + base
 
     def forward(

@@ -67,9 +67,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stvsr._validate import check_scale, check_times, check_video
+from stvsr._validate import check_positive_int, check_scale, check_times, check_video
 from stvsr.layers.alignment import FlowGuidedDeformAlignment, ModulatedDeformConv2dPack
-from stvsr.layers.blocks import ConvAct, ResidualBlocksWithInputConv
+from stvsr.layers.blocks import ConvAct, ResidualBlocksWithInputConv, lrelu
 from stvsr.layers.depth_to_space import ArbitraryDepthToSpace, CascadeDepthToSpace
 from stvsr.layers.flow.spynet import SpyNet
 from stvsr.layers.forward_warp import SoftmaxForwardWarp, fill_holes
@@ -108,8 +108,6 @@ class MsMrConfig:
 
 
 # ----------------------------------------------------------------------------- temporal fusion (TFA)
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, 0.1)
 
 
 class _RefAttention(nn.Module):
@@ -156,8 +154,8 @@ class _Hybrid3D(nn.Module):
         self.conv3d_ks3 = nn.Conv3d(c, c, (3, 3, 3), 1, (0, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        two = _lrelu(self.conv3d_ks2(x))
-        one = _lrelu(self.conv3d_ks3(x))
+        two = lrelu(self.conv3d_ks2(x))
+        one = lrelu(self.conv3d_ks3(x))
         return x + torch.cat([two[:, :, :1], one, two[:, :, 1:]], dim=2)
 
 
@@ -181,11 +179,11 @@ class _FusionFix(nn.Module):
         self.att = _RefAttention(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = _lrelu(x)
-        b1 = self.conv3d_2(_lrelu(self.conv3d_1(a)))
-        v = _lrelu(self.conv3d_3(_lrelu(torch.cat([a, b1], dim=1))))
-        f = self.conv3d_fuse1(_lrelu(torch.cat([v, self.conv3d_4(v)], dim=1)))
-        shortcut = _lrelu(self.short_cut_out(a.flatten(1, 2)))  # c-major: index c*3 + t
+        a = lrelu(x)
+        b1 = self.conv3d_2(lrelu(self.conv3d_1(a)))
+        v = lrelu(self.conv3d_3(lrelu(torch.cat([a, b1], dim=1))))
+        f = self.conv3d_fuse1(lrelu(torch.cat([v, self.conv3d_4(v)], dim=1)))
+        shortcut = lrelu(self.short_cut_out(a.flatten(1, 2)))  # c-major: index c*3 + t
         return shortcut + self.att(self.repeat_hybrid(f))
 
 
@@ -198,7 +196,7 @@ class _FusionArb(nn.Module):
         self.att = _RefAttention(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _lrelu(self.short_cut_out(x.flatten(1, 2))) + self.att(x)
+        return lrelu(self.short_cut_out(x.flatten(1, 2))) + self.att(x)
 
 
 # ----------------------------------------------------------------------------- frame synthesis (insert)
@@ -293,7 +291,7 @@ class ForwardWarpPCD(nn.Module):
         return ModulatedDeformConv2dPack(c, c, 3, 1, 1, deform_groups=groups)
 
     def _pyramid(self, img: torch.Tensor, feat: torch.Tensor) -> list[torch.Tensor]:
-        l1 = _lrelu(self.fea_L1_conv(torch.cat([img, feat], dim=1)))
+        l1 = lrelu(self.fea_L1_conv(torch.cat([img, feat], dim=1)))
         l2 = self.fea_L2_conv1(l1)
         return [l1, l2, self.fea_L3_conv2(l2)]
 
@@ -305,17 +303,17 @@ class ForwardWarpPCD(nn.Module):
             return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
         # the authors wrap every offset ConvModule (already LReLU) in another LReLU
-        off = _lrelu(m(f"L3_offset_conv1_{s}")(torch.cat([nbr[2], ref[2]], dim=1)))
-        off = _lrelu(m(f"L3_offset_conv2_{s}")(off))
-        fea = _lrelu(m(f"L3_dcnpack_{s}")(nbr[2], off))
+        off = lrelu(m(f"L3_offset_conv1_{s}")(torch.cat([nbr[2], ref[2]], dim=1)))
+        off = lrelu(m(f"L3_offset_conv2_{s}")(off))
+        fea = lrelu(m(f"L3_dcnpack_{s}")(nbr[2], off))
         for lv, i in (("L2", 1), ("L1", 0)):
-            o = _lrelu(m(f"{lv}_offset_conv1_{s}")(torch.cat([nbr[i], ref[i]], dim=1)))
-            o = _lrelu(m(f"{lv}_offset_conv2_{s}")(torch.cat([o, up(off) * 2], dim=1)))
-            off = _lrelu(m(f"{lv}_offset_conv3_{s}")(o))
+            o = lrelu(m(f"{lv}_offset_conv1_{s}")(torch.cat([nbr[i], ref[i]], dim=1)))
+            o = lrelu(m(f"{lv}_offset_conv2_{s}")(torch.cat([o, up(off) * 2], dim=1)))
+            off = lrelu(m(f"{lv}_offset_conv3_{s}")(o))
             d = m(f"{lv}_dcnpack_{s}")(nbr[i], off)
             fea = m(f"{lv}_fea_conv_{s}")(torch.cat([d, up(fea)], dim=1))
             if lv == "L2":
-                fea = _lrelu(fea)
+                fea = lrelu(fea)
         return fea
 
     def forward(
@@ -383,8 +381,7 @@ class MsMr(StvsrModel):
         if variant not in ("fix", "arb"):
             raise ValueError(f"variant must be 'fix' or 'arb', got {variant!r}")
         for name, v in (("mid_channels", mid_channels), ("num_blocks", num_blocks), ("up_channels", up_channels)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            check_positive_int(v, name)
         if mid_channels % 16:
             raise ValueError(f"mid_channels must be a multiple of 16 (deformable groups), got {mid_channels}")
         cfg = MsMrConfig(variant, mid_channels, num_blocks, feat_blocks, sa_every, up_channels, authors_compat)
@@ -568,37 +565,34 @@ def convert_msmr_arb(state_dict: Mapping[str, torch.Tensor]) -> MsMr:
     return _convert("arb", state_dict)
 
 
-@register_model(
-    "msmr_fix",
-    converter=convert_msmr_fix,
-    card={
+def _card(variant: str, params: int, summary: str) -> dict[str, Any]:
+    return {
         **_CARD_COMMON,
-        "params": 13_193_720,
-        "conformance": "msmr_fix",
-        "summary": "MsMr fixed model: x4 space / x2 time with flow-guided propagation, softmax-splatting "
-        "frame synthesis and a cascading depth-to-space upsampler (other scales run but are untrained).",
-        "weights_note": "authors' model_fix on Baidu pan 1eiiLGqhOMman6CPgp9LeFA (pwd kzdi); convert with "
-        "stvsr.convert_checkpoint('msmr_fix', path)",
-    },
+        "params": params,
+        "conformance": f"msmr_{variant}",
+        "summary": summary,
+        "weights_note": f"authors' model_{variant} on Baidu pan 1eiiLGqhOMman6CPgp9LeFA (pwd kzdi); convert with "
+        f"stvsr.convert_checkpoint('msmr_{variant}', path)",
+    }
+
+
+_SUMMARY_FIX = (
+    "MsMr fixed model: x4 space / x2 time with flow-guided propagation, softmax-splatting frame synthesis and a "
+    "cascading depth-to-space upsampler (other scales run but are untrained)."
 )
+_SUMMARY_ARB = (
+    "MsMr arbitrary model: continuous space scale (scale-aware ArbSR blocks, learned-offset depth-to-space) and "
+    "arbitrary time stamps."
+)
+
+
+@register_model("msmr_fix", converter=convert_msmr_fix, card=_card("fix", 13_193_720, _SUMMARY_FIX))
 def msmr_fix(**overrides: Any) -> MsMr:
     """MsMr fixed model (x4 space, x2 time); ``overrides`` replace :class:`MsMrConfig` fields."""
     return _build("fix", overrides)
 
 
-@register_model(
-    "msmr_arb",
-    converter=convert_msmr_arb,
-    card={
-        **_CARD_COMMON,
-        "params": 17_066_146,
-        "conformance": "msmr_arb",
-        "summary": "MsMr arbitrary model: continuous space scale (scale-aware ArbSR blocks, learned-offset "
-        "depth-to-space) and arbitrary time stamps.",
-        "weights_note": "authors' model_arb on Baidu pan 1eiiLGqhOMman6CPgp9LeFA (pwd kzdi); convert with "
-        "stvsr.convert_checkpoint('msmr_arb', path)",
-    },
-)
+@register_model("msmr_arb", converter=convert_msmr_arb, card=_card("arb", 17_066_146, _SUMMARY_ARB))
 def msmr_arb(**overrides: Any) -> MsMr:
     """MsMr arbitrary-scale model; ``overrides`` replace :class:`MsMrConfig` fields."""
     return _build("arb", overrides)

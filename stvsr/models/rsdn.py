@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stvsr._validate import check_video
+from stvsr._validate import check_positive_int, check_video
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
@@ -136,8 +136,7 @@ class RSDN(StvsrModel):
         if weights_colour not in ("rgb", "bgr"):
             raise ValueError(f"weights_colour must be 'rgb' or 'bgr', got {weights_colour!r}")
         for name, value in (("channels", channels), ("blocks", blocks), ("scale", scale)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(value, name)
         self.config = asdict(RSDNConfig(channels, blocks, scale, weights_colour))
         self.nf, self.scale, self.weights_colour = channels, scale, weights_colour
         self.neuro = _Cell(channels, blocks, scale)

@@ -35,7 +35,15 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from stvsr._validate import check_float, check_rank, check_scale, check_tensor, check_times, check_video
+from stvsr._validate import (
+    check_float,
+    check_positive_int,
+    check_rank,
+    check_scale,
+    check_tensor,
+    check_times,
+    check_video,
+)
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
@@ -298,8 +306,7 @@ class SAFA(StvsrModel):
         )
         for name in ("channels", "num_blocks", "block_depth", "recon_blocks"):
             value = getattr(cfg, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(value, name)
         if channels % 2:
             raise ValueError(f"channels must be even (the reconstruction pixel-shuffles 2c channels), got {channels}")
         if gate not in _GATES:

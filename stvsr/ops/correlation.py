@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from stvsr._validate import check_float, check_rank, check_tensor
+from stvsr._validate import check_float, check_positive_int, check_rank, check_tensor
 
 __all__ = ["correlation"]
 
@@ -51,8 +51,7 @@ def correlation(
         raise ValueError(f"f1 and f2 must be on the same device, got {f1.device} and {f2.device}")
     if isinstance(max_displacement, bool) or not isinstance(max_displacement, int) or max_displacement < 0:
         raise ValueError(f"max_displacement must be an integer >= 0, got {max_displacement!r}")
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    check_positive_int(stride, "stride")
     if max_displacement % stride:
         raise ValueError(f"stride ({stride}) must divide max_displacement ({max_displacement})")
     if f1.shape[1] < 1:

@@ -12,7 +12,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m")
+from stvsr._formats import VIDEO_SUFFIXES
 
 #: what `--overwrite` may replace (the same words in `stvsr upscale --help` and docs/getting-started.md)
 OVERWRITE_HELP = (

@@ -43,11 +43,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from stvsr._formats import IMAGE_SUFFIXES, OUTPUT_SUFFIXES
 from stvsr.video.timegrid import as_fraction
 
-IMAGE_SUFFIXES = (".png",)
-#: suffixes :class:`VideoWriter` writes as video files (a path without a suffix, or ``.png``, is a PNG folder)
-OUTPUT_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi")
 #: the only names an output folder of PNG frames holds (what ``overwrite`` may delete)
 _FRAME_NAME = re.compile(r"[0-9]{6}\.png")
 

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from stvsr._geometry import scaled_size
+from stvsr._validate import check_dtype
 from stvsr.models._capabilities import Capabilities, capabilities_of
 from stvsr.models._windowed import WindowedStream, call_model, default_overlap, default_window
 from stvsr.video.timegrid import Sample, StreamPlanner, as_fraction, target_fps
@@ -309,19 +310,10 @@ class _nullcontext:
 
 
 def _parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
+    """float32 (default), bfloat16 or float16 (the last two through autocast)."""
     if dtype is None:
         return torch.float32
-    if isinstance(dtype, torch.dtype):
-        value = dtype
-    else:
-        names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-                 "float16": torch.float16, "fp16": torch.float16, "half": torch.float16}
-        if dtype not in names:
-            raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}")
-        value = names[dtype]
-    if value not in (torch.float32, torch.bfloat16, torch.float16):
-        raise ValueError(f"dtype must be float32, bfloat16 or float16, got {value}")
-    return value
+    return check_dtype(dtype, "dtype", allowed=(torch.float32, torch.bfloat16, torch.float16))
 
 
 def upscale_video(

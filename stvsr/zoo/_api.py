@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr._validate import check_dtype
 from stvsr.models._base import CONFIG_NAME, FOLDER_FORMAT, WEIGHTS_NAME, load_state_dict_strict
 from stvsr.zoo._catalog import ModelEntry, entries, get_entry
 from stvsr.zoo._names import ModelSpec, parse_name
@@ -96,16 +97,7 @@ def load(
 
 
 def _as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    if dtype is None:
-        return None
-    if isinstance(dtype, str):
-        value = getattr(torch, dtype.removeprefix("torch."), None)
-        if not isinstance(value, torch.dtype):
-            raise ValueError(f"dtype must be a torch floating dtype or its name, got {dtype!r}")
-        dtype = value
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating torch dtype (float32, float16, bfloat16, float64), got {dtype!r}")
-    return dtype
+    return None if dtype is None else check_dtype(dtype, "dtype")
 
 
 # --- registry names ---------------------------------------------------------------------------

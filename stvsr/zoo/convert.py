@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr.models._base import unwrap_state_dict
 from stvsr.zoo._catalog import get_entry
 
 
@@ -17,7 +18,8 @@ def load_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Ten
     """Read an authors' ``.pth``/``.pkl`` safely (``torch.load(weights_only=True)``).
 
     Accepts a plain state_dict or the usual wrappers (``{"params": sd}``,
-    ``{"state_dict": sd}``, ``{"model": sd}``, ``{"params_ema": sd}``).
+    ``{"state_dict": sd}``, ``{"model": sd}``, ``{"params_ema": sd}``; see
+    :func:`stvsr.models._base.unwrap_state_dict`), and drops DataParallel's ``module.`` prefix.
     """
     p = Path(path)
     if not p.is_file():
@@ -26,13 +28,7 @@ def load_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Ten
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated zip, non-tensor objects
         raise ValueError(f"could not read {p} as a PyTorch checkpoint with weights_only=True: {exc}") from exc
-    for wrapper in ("params", "params_ema", "state_dict", "model"):
-        if isinstance(obj, Mapping) and wrapper in obj and isinstance(obj[wrapper], Mapping):
-            obj = obj[wrapper]
-            break
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{p} does not hold a state_dict (a mapping of names to tensors)")
-    return dict(obj)
+    return unwrap_state_dict(obj, what=str(p))
 
 
 PathLike = str | os.PathLike[str]

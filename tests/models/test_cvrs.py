@@ -10,16 +10,8 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 import stvsr
-from stvsr.models.cvrs import (
-    CVRS,
-    IMSM,
-    CVRSConfig,
-    cvrs_frames_for_fps,
-    cvrs_state_dict_from_folder,
-    cvrs_time_grid,
-    infer_cvrs_config,
-    quantize_8bit,
-)
+from stvsr.models.cvrs import CVRS, IMSM, CVRSConfig, cvrs_frames_for_fps, cvrs_time_grid, quantize_8bit
+from stvsr.models.cvrs_checkpoints import cvrs_state_dict_from_folder, infer_cvrs_config
 from stvsr.zoo._catalog import get_entry
 from tests.conformance.fixtures import build_state_dict
 

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from stvsr.ops import imresize
 from stvsr.ops.resize import cubic_kernel
-
-TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 3e-3}
+from tests.base import assert_close_to_reference
 
 
 def naive_resize_1d(v: list[float], scale: float, out_len: int, a: float = -0.5, antialias: bool = True,
@@ -97,13 +96,12 @@ def test_separable_2d_equals_two_1d_passes() -> None:
     torch.testing.assert_close(out.reshape(-1, 18), both.to(torch.float64), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
-def test_dtypes(dtype: torch.dtype) -> None:
+def test_dtypes(dtype: torch.dtype, device: torch.device) -> None:
     x = torch.rand(1, 3, 20, 24, dtype=torch.float64)
     ref = imresize(x, scale=0.5)
-    got = imresize(x.to(dtype), scale=0.5)
-    assert got.dtype == dtype
-    torch.testing.assert_close(got.double(), ref, rtol=0, atol=TOL[dtype] * 10)
+    got = imresize(x.to(device, dtype), scale=0.5)
+    assert got.dtype == dtype and got.device.type == device.type
+    assert_close_to_reference(got, ref, scale=10)
 
 
 @given(

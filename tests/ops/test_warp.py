@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stvsr.ops import backward_warp, resize_flow
-
-TOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.bfloat16: 5e-2, torch.float16: 5e-3}
+from tests.base import assert_close_to_reference
 
 
 def naive_bilinear_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -48,14 +47,13 @@ def test_align_corners_false_is_half_pixel_convention() -> None:
     torch.testing.assert_close(out[..., :-1], x[..., 1:], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16])
-def test_dtypes(dtype: torch.dtype) -> None:
+def test_dtypes(dtype: torch.dtype, device: torch.device) -> None:
     x = torch.rand(1, 3, 8, 9, dtype=torch.float64)
     flow = torch.randn(1, 2, 8, 9, dtype=torch.float64)
     ref = naive_bilinear_warp(x, flow)
-    got = backward_warp(x.to(dtype), flow.to(dtype))
-    assert got.dtype == dtype
-    torch.testing.assert_close(got.double(), ref, rtol=0, atol=TOL[dtype] * 10)
+    got = backward_warp(x.to(device, dtype), flow.to(device, dtype))
+    assert got.dtype == dtype and got.device.type == device.type
+    assert_close_to_reference(got, ref, scale=10)
 
 
 @given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 3))

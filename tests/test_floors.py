@@ -3,7 +3,7 @@ and no set of modules imports itself round (docs/architecture.md draws the floor
 
 Floors, bottom to top::
 
-    0  stvsr._version, stvsr._validate, stvsr._geometry
+    0  stvsr._version, stvsr._validate, stvsr._geometry, stvsr._formats
     1  stvsr.ops, stvsr.metrics
     2  stvsr.layers
     3  stvsr.models (with the registry and the capabilities)
@@ -29,6 +29,7 @@ FLOORS: tuple[tuple[str, int], ...] = (  # longest matching prefix wins
     ("stvsr._version", 0),
     ("stvsr._validate", 0),
     ("stvsr._geometry", 0),
+    ("stvsr._formats", 0),
     ("stvsr._malloc", 0),
     ("stvsr.ops", 1),
     ("stvsr.metrics", 1),

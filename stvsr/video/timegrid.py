@@ -148,22 +148,12 @@ def iter_plan(in_times: Sequence[float], fps_out: Fraction, cuts: Iterable[int] 
         if not b > a:
             raise ValueError(f"in_times must be strictly increasing, got {a} then {b}")
         _check_interval(a, b, i, fps_out)
+    # one rule: the whole-list plan is the stream plan fed every timestamp
     cut_set = set(cuts)
-    i = 0
-    for k, ts in enumerate(_iter_output_times(times, fps_out)):
-        while i + 1 < len(times) and times[i + 1] <= ts + SNAP * (times[i + 1] - times[i]):
-            i += 1
-        if i + 1 >= len(times):
-            yield Sample(k, ts, len(times) - 1, 0.0)
-            continue
-        t = round((ts - times[i]) / (times[i + 1] - times[i]), 9)  # 0.49999999997 is 0.5
-        if t < SNAP:
-            t = 0.0
-        if t > 0.0 and i in cut_set:  # never blend two scenes: repeat the nearer frame
-            i_near = i if t < 0.5 else i + 1
-            yield Sample(k, ts, i_near, 0.0)
-            continue
-        yield Sample(k, ts, i, t)
+    planner = StreamPlanner(fps_out)
+    for j, ts in enumerate(times):
+        yield from planner.push(ts, cut=j - 1 in cut_set)
+    yield from planner.finish()
 
 
 class StreamPlanner:

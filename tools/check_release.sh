@@ -25,9 +25,33 @@ step() { printf '== %s (%ds)\n' "$1" $((SECONDS - start)); }
 
 step "build sdist and wheel"
 "$PY" -m build --outdir "$work/dist" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+"$PY" -m build --wheel --outdir "$work/dist-weights" weights >>"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 sdist=$(ls "$work"/dist/stvsr-*.tar.gz)
 wheel=$(ls "$work"/dist/stvsr-*.whl)
-ls -l "$sdist" "$wheel"
+companion=$(ls "$work"/dist-weights/stvsr_weights-*.whl)
+ls -l "$sdist" "$wheel" "$companion"
+
+step "companion wheel (stvsr-weights) contents"
+"$PY" - "$companion" <<'PY'
+import sys, zipfile
+
+infos = zipfile.ZipFile(sys.argv[1]).infolist()
+names = [i.filename for i in infos]
+size = sum(i.file_size for i in infos)
+weights = sorted(n for n in names if n.endswith(".safetensors"))
+problems = [f"unexpected file in the companion wheel: {n}" for n in names
+            if not (n.startswith("stvsr_weights/") or ".dist-info/" in n)]
+if "stvsr_weights/ATTRIBUTION.md" not in names:
+    problems.append("missing from the companion wheel: stvsr_weights/ATTRIBUTION.md")
+if size >= 100e6:
+    problems.append(f"companion wheel holds {size / 1e6:.1f} MB (budget 100 MB)")
+print(f"companion: {len(weights)} weight files, {size / 2**20:.1f} MiB unpacked")
+for w in weights:
+    print("  ", w)
+if problems:
+    print("\n".join(problems), file=sys.stderr)
+    sys.exit(1)
+PY
 
 step "wheel and sdist contents"
 "$PY" - "$wheel" "$sdist" <<'PY'
@@ -63,6 +87,8 @@ if not any(n.endswith("LICENSE") for n in names if ".dist-info/" in n) and not a
 sd = tarfile.open(sdist).getnames()
 sd_conf = [n for n in sd if "conformance" in n and not n.endswith(".py")]
 size = sum(i.file_size for i in zipfile.ZipFile(wheel).infolist())
+if size >= 100e6:
+    problems.append(f"core wheel holds {size / 1e6:.1f} MB (budget 100 MB): move weights to weights/ (stvsr-weights)")
 print(f"wheel: {len(names)} files, {size / 2**20:.1f} MiB unpacked; {len(weights)} weight files, "
       f"{len(licences)} weight licences; sdist: {len(sd)} entries ({len(sd_conf)} conformance data files)")
 for w in weights:
@@ -94,7 +120,7 @@ if [ -n "$torch_spec" ]; then
 fi
 
 step "install the wheel"
-"$vpy" -m pip install -q -c "$constraints" "$wheel" >"$work/install.log" 2>&1 \
+"$vpy" -m pip install -q -c "$constraints" "$wheel" "$companion" >"$work/install.log" 2>&1 \
     || { grep -v "is ignored: it is neither" "$work/install.log" | tail -40; exit 1; }
 
 step "smoke test of the installed package"

@@ -145,7 +145,11 @@ def load_model(name: str, tag: str | None, weights: Path | None) -> torch.nn.Mod
 
     entry = get_entry(name)
     tag = tag or entry.default_tag
-    path = weights or Path(__file__).resolve().parents[1] / "stvsr/zoo/weights" / str(entry.weights[tag].packaged)
+    from stvsr.zoo._weights import packaged_path
+
+    path = weights or packaged_path(str(entry.weights[tag].packaged))
+    if path is None:
+        raise FileNotFoundError(f"{name}.{tag}: no packaged weights file (core package or stvsr-weights)")
     model = entry.build()
     if str(path).endswith(".safetensors"):
         sd = load_file(str(path))

@@ -6,7 +6,11 @@ Resolution order for a registry weight variant ``name.tag``:
 2. the Hugging Face Hub, ``hf_hub_download(hf_repo, filename, revision=hf_revision)``,
    which uses and fills the HF cache (``HF_HUB_CACHE``/``HF_HOME``) and does no
    network IO under ``HF_HUB_OFFLINE=1``;
-3. the file shipped with the package, ``stvsr/zoo/weights/<packaged>``.
+3. the file shipped with the package, ``stvsr/zoo/weights/<packaged>``;
+4. the same file in the companion distribution ``stvsr-weights`` (import name
+   ``stvsr_weights``), which holds the weights that do not fit the core wheel's 100 MB
+   budget (the project's own trained weights); in a source checkout its folder
+   ``weights/stvsr_weights/`` beside the package is used when it is not installed.
 
 (An explicit ``weights=`` path given to ``stvsr.load`` comes before all of these.)
 Every file found is checked against the registry's sha256 before use: a mismatch
@@ -30,6 +34,33 @@ from stvsr.models._base import file_sha256
 from stvsr.zoo._catalog import ModelEntry, WeightSource, get_entry
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "weights"
+COMPANION = "stvsr-weights"  # the distribution; its import name is stvsr_weights
+_SOURCE_COMPANION = Path(__file__).resolve().parents[2] / "weights" / "stvsr_weights"
+
+
+def packaged_path(packaged: str) -> Path | None:
+    """Where a ``WeightSource.packaged`` file lies: the core package, then the companion; None if neither."""
+    core = PACKAGED_DIR / packaged
+    if core.is_file():
+        return core
+    companion = companion_dir()
+    return companion / packaged if companion is not None and (companion / packaged).is_file() else None
+
+
+def companion_dir() -> Path | None:
+    """The folder of the installed ``stvsr_weights`` package (or a source checkout's), else None.
+
+    Found with ``importlib.util.find_spec``: nothing is imported and nothing touches the network.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("stvsr_weights")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return _SOURCE_COMPANION if _SOURCE_COMPANION.is_dir() else None
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -222,6 +253,12 @@ def _resolve(entry: ModelEntry, tag: str, *, revision: str | None = None) -> Pat
             verify_sha256(packaged, source.sha256, what)
             return packaged
         tried.append(f"{packaged}: not shipped in this installation")
+        companion = companion_dir()
+        if companion is not None and (companion / source.packaged).is_file():
+            verify_sha256(companion / source.packaged, source.sha256, what)
+            return companion / source.packaged
+        tried.append(f"companion package {COMPANION}: "
+                     + (f"no {source.packaged} in {companion}" if companion else f"not installed (pip install {COMPANION})"))
     else:
         tried.append("package: not shipped with stvsr")
 

@@ -24,7 +24,7 @@ from stvsr.models._base import StvsrModel
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import CAPABILITY_FIELDS
 from stvsr.zoo._catalog import REQUIRED_CARD_FIELDS, TASKS, entry_names, get_entry
-from stvsr.zoo._weights import PACKAGED_DIR, cached_sha256
+from stvsr.zoo._weights import cached_sha256, packaged_path
 
 NAMES = entry_names()
 WEIGHTS = [f"{n}.{t}" for n in NAMES for t in sorted(get_entry(n).weights)]
@@ -178,9 +178,9 @@ def test_shipped_weights_match_registry(weights: str) -> None:
         # whatever is not shipped must say how to get it
         assert source.recipe or source.hf_repo, f"{weights}: neither shipped nor obtainable"
         pytest.skip(f"{weights} is not shipped with the package")
-    path = PACKAGED_DIR / source.packaged
-    if not path.is_file():
-        pytest.skip(f"{path} is not in this checkout")
+    path = packaged_path(source.packaged)
+    if path is None:
+        pytest.skip(f"{source.packaged} is in neither the package nor the stvsr-weights companion here")
     assert cached_sha256(path) == source.sha256, f"{path}: sha256 differs from the registry"
     model = stvsr.load(weights)  # strict: every key and shape of the file fits the default build
     assert model.weights_tag == tag

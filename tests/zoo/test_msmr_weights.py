@@ -20,8 +20,8 @@ import stvsr
 from stvsr.metrics import psnr
 from stvsr.ops import imresize
 from stvsr.zoo._catalog import get_entry
+from stvsr.zoo._weights import packaged_path
 
-WEIGHTS_DIR = Path(stvsr.__file__).resolve().parent / "zoo" / "weights"
 VARIANTS = ["msmr_fix", "msmr_arb"]
 # Y PSNR on the sample clip (below), measured with the packaged fp16 weights run in float32
 SAMPLE_FIGURES = {"msmr_fix": 24.1884, "msmr_arb": 23.9004, "bicubic_blend": 25.9023}
@@ -42,7 +42,8 @@ def _y_psnr(out: torch.Tensor, gt: torch.Tensor) -> float:
 @pytest.mark.parametrize("name", VARIANTS)
 def test_file_checksum_dtype_and_strict_load(name: str) -> None:
     source = get_entry(name).weights["stvsr"]
-    path = WEIGHTS_DIR / str(source.packaged)
+    path = packaged_path(str(source.packaged))
+    assert path is not None and path.parent.name == "stvsr_weights"  # the companion distribution
     assert hashlib.sha256(path.read_bytes()).hexdigest() == source.sha256
     sd = load_file(str(path))
     model = stvsr.load(name)  # the default variant

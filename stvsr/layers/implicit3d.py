@@ -296,7 +296,8 @@ class ImplicitModulation3D(nn.Module):
         s = F.grid_sample(
             shortcut.to(coords.dtype), coords, mode="bilinear", padding_mode="border", align_corners=False
         )
-        return x + s
+        # back to the head's dtype: float32 coordinates must not turn a bfloat16 model's output float32
+        return x + s.to(x.dtype)
 
 
 def _linear(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:

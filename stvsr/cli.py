@@ -20,6 +20,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stvsr._malloc import tune_malloc
 
@@ -42,12 +43,15 @@ def models_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'msmr*' (default: all)")
     p.add_argument("--pretrained", action="store_true", help="only models with weights (or needing none)")
     p.add_argument("--task", default=None, help="only this task: stvsr, vsr, vfi, resampler, flow")
+    p.add_argument("--no-legend", action="store_true", help="the table only, without the explanation of its marks")
 
 
 def models_command(args: argparse.Namespace) -> int:
-    from stvsr.zoo.cli import models_table
+    from stvsr.zoo.cli import MODELS_LEGEND, models_table
 
     print(models_table(args.pattern, pretrained=True if args.pretrained else None, task=args.task))
+    if not args.no_legend:
+        print("\n" + MODELS_LEGEND)
     return 0
 
 
@@ -114,6 +118,34 @@ COMMANDS: list[Command] = [
 ]
 
 
+class _LazyParser(argparse.ArgumentParser):
+    """A subcommand's parser whose arguments are declared on first use.
+
+    Declaring ``stvsr upscale``'s arguments imports ``stvsr.video`` (and torch with it):
+    done only when that subcommand is parsed or its help printed, so ``stvsr --help``
+    and ``stvsr models`` never import torch.
+    """
+
+    declare: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def _declare_now(self) -> None:
+        declare, self.declare = self.declare, None
+        if declare is not None:
+            declare(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._declare_now()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._declare_now()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._declare_now()
+        return super().format_usage()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stvsr import __version__
 
@@ -121,12 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stvsr {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     # subparsers accept --debug too; SUPPRESS keeps a global --debug when the subcommand omits it
-    common = argparse.ArgumentParser(add_help=False)
+    common = _LazyParser(add_help=False)  # nothing to declare: a plain parser
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_LazyParser)
     for cmd in COMMANDS:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help, parents=[common])
-        cmd.add_arguments(p)
+        p.declare = cmd.add_arguments  # declared when this subcommand is used (see _LazyParser)
         p.set_defaults(_run=cmd.run)
     return parser
 

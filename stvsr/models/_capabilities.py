@@ -54,6 +54,9 @@ class Capabilities:
         colour: channel order at the API (stvsr models take and return RGB).
         weights_colour: channel order the authors' weights expect; a model whose weights
             are BGR flips channels inside, so callers always pass RGB.
+        resampled_from: for a model that accepts any space factor (``space_scales=None``) but
+            learned only this one (``rife_basicvsr``: x4), other factors being its output resized;
+            None for a continuous-scale model (``msmr_arb``) and for fixed-scale models.
     """
 
     task: str
@@ -64,6 +67,7 @@ class Capabilities:
     trained_frames: int | None = None
     colour: str = "RGB"
     weights_colour: str = "RGB"
+    resampled_from: float | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -81,6 +85,14 @@ class Capabilities:
         for what in ("input_frames", "trained_frames", "min_frames"):
             if getattr(self, what) is not None or what == "min_frames":
                 check_positive_int(getattr(self, what), f"Capabilities.{what}")
+        if self.resampled_from is not None:
+            (learned,) = _floats((self.resampled_from,), "resampled_from")
+            if self.space_scales is not None or learned <= 0:
+                raise ValueError(
+                    "Capabilities.resampled_from is the learned factor of an any-scale model (space_scales=None), "
+                    f"a positive number; got {self.resampled_from!r} with space_scales={self.space_scales}"
+                )
+            object.__setattr__(self, "resampled_from", learned)
         for what in ("colour", "weights_colour"):
             if getattr(self, what) not in _COLOURS:
                 raise ValueError(f"Capabilities.{what} must be one of {_COLOURS}, got {getattr(self, what)!r}")

@@ -268,7 +268,7 @@ def get_entry(name: str) -> ModelEntry:
 
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"unknown model {name!r}{hint} (stvsr.list_models() lists them)")
+        raise ValueError(f"unknown model {name!r}{hint} (`stvsr models` lists them; from Python: stvsr.list_models())")
     return _REGISTRY[name]
 
 

@@ -457,6 +457,28 @@ class MsMr(StvsrModel):
         *,
         clamp: bool = True,
     ) -> torch.Tensor:
+        """Super-resolve ``lr`` in space and synthesise ``times`` between every pair of its frames.
+
+        Args:
+            lr: ``(B, T, 3, h, w)`` RGB in [0, 1], ``T >= 2``; any ``h, w`` (reflect-padded to a
+                multiple of 4 inside, cropped back).
+            scale: space factor, ``float`` or ``(scale_h, scale_w)``. ``variant="fix"`` is trained
+                for 4 only (other factors run, untrained); ``variant="arb"`` for continuous factors.
+            times: instants ``t`` in (0, 1) between consecutive frames (``K = len(times)``), the same
+                for every pair. ``variant="fix"`` is trained for ``(0.5,)`` only.
+            authors_compat: None uses the model's setting; True reproduces the released code
+                exactly (even padded output size, no crop, no clamp; see the module docs).
+            clamp: clamp the output to [0, 1] (False for training losses).
+
+        Returns:
+            ``(B, T + (T-1)*K, 3, H, W)`` ordered ``[key0, t1..tK, key1, ..., key_{T-1}]`` with
+            ``H = round(scale_h * h)``, ``W = round(scale_w * w)``.
+
+        Cost: the whole clip is processed at once (recurrent propagation in both directions), so
+        memory and time grow with ``T`` and with the *output* area; use
+        :func:`stvsr.models._windowed.windowed_forward` or :class:`stvsr.video.Upscaler` (windows and
+        tiles) for long or large videos.
+        """
         lr = check_video(lr, "lr", channels=3, min_frames=2)
         sh, sw = check_scale(scale)
         ts = check_times(times)

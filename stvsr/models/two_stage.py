@@ -61,7 +61,8 @@ class RifeBasicVSR(StvsrModel):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(task="stvsr")
+        # any scale is accepted, but only x4 is learned (BasicVSR): others resize its output
+        return Capabilities(task="stvsr", resampled_from=4.0)
 
     def __init__(
         self,

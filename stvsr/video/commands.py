@@ -62,16 +62,55 @@ def _input_fps(text: str) -> Fraction:
 
 
 def _device(text: str) -> str:
-    """``--device``: a torch device name, checked now (and CUDA's presence) rather than after decoding."""
-    import torch
+    """``--device``: ``auto`` (kept as is: resolved when the job starts) or a device checked now."""
+    from stvsr._device import AUTO, resolve_device
+
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        resolve_device(text, "--device")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be a positive integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    import math
 
     try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"--device must be cpu, cuda, cuda:N or mps, got {text!r}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"--device {text}: no CUDA device is available here (use --device cpu)")
-    return text
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"--start/--duration take seconds >= 0, such as 12.5, got {text!r}")
+    return value
+
+
+def _duration(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"--duration must be positive, got {text!r}")
+    return value
+
+
+def _max_frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"--max-frames must be an integer >= 2, got {text!r}")
+    return value
 
 
 def _window(text: str) -> int:
@@ -110,12 +149,37 @@ def upscale_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scale", type=float, default=None, help="space factor (default: the model's, 4)")
     g.add_argument("--size", type=_size, default=None, metavar="WxH", help="exact output size")
     p.add_argument("--fps", type=_fps, default=None,
-                   help="output frame rate, e.g. 60, 23.976, 30000/1001 or x2 (default: same; at most 1000 fps and x1024)")
-    p.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
-    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"], help="compute precision")
-    p.add_argument("--window", type=_window, default=None, help="key frames per model call (>= 2)")
-    p.add_argument("--tile", type=int, default=None, help="process frames in tiles of N LR pixels (less memory)")
-    p.add_argument("--crf", type=int, default=18, help="H.264 quality, 0-51 (default 18)")
+                   help="output frame rate, e.g. 60, 23.976, 30000/1001 or x2 (default: same; at most 1000 fps and "
+                   "x1024). The output spans the first to the last input frame: x2 turns N frames into 2N-1 "
+                   "(see --keep-duration)")
+    p.add_argument("--keep-duration", action="store_true",
+                   help="repeat the last output frame so the output lasts as long as the input (x2: 2N frames)")
+    p.add_argument("--device", type=_device, default="auto",
+                   help="auto (default: CUDA, else Apple MPS, else CPU; the choice is printed), cpu, cuda, cuda:1, mps")
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                   help="compute precision (default float32). On a GPU bfloat16 halves activation memory and is faster "
+                   "with tensor cores. On a CPU keep float32: bfloat16 can help only on processors with bf16 "
+                   "instructions (AVX512-BF16/AMX), float16 is slow there; --threads matters more")
+    p.add_argument("--window", type=_window, default=None,
+                   help="key frames per model call (default 7; pair models: 2). Memory grows with it: lower it (3-4 for "
+                   "recurrent models) when memory runs out; longer windows give recurrent models more context, and "
+                   "smaller ones are not faster (neighbouring calls share 2 key frames)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="process frames in overlapping tiles of N x N LR pixels (default: whole frames, fastest). Use it "
+                   "when large frames run out of memory: start with 256, halve it if needed; tiles overlap by 16 "
+                   "px (computed twice) and are blended")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="CPU threads for the model (default: torch's choice, one per core); fewer keep the machine "
+                   "responsive")
+    p.add_argument("--start", type=_seconds, default=0.0, help="skip the input before this time in seconds (no audio then)")
+    p.add_argument("--duration", type=_duration, default=None, help="only this many seconds of input")
+    p.add_argument("--max-frames", type=_max_frames, default=None,
+                   help="only the first N input frames (from --start): try settings on a short segment first")
+    p.add_argument("--codec", default="h264", choices=["h264", "hevc", "prores"],
+                   help="encoder (default h264): hevc gives smaller files, prores (.mov/.mkv, always 10-bit) is for "
+                   "editing")
+    p.add_argument("--10bit", dest="ten_bit", action="store_true", help="10-bit video (h264, hevc)")
+    p.add_argument("--crf", type=int, default=18, help="H.264/HEVC quality, 0-51 (default 18)")
     p.add_argument("--lossless", action="store_true", help="FFV1 (.mkv/.avi) or libx264rgb crf 0 (.mp4)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio stream")
@@ -163,8 +227,13 @@ def upscale_command(args: argparse.Namespace) -> int:
         model=args.model, scale=args.scale, size=args.size, fps=args.fps, device=args.device, dtype=args.dtype,
         window=args.window, tile=args.tile, crf=args.crf, lossless=args.lossless, overwrite=args.overwrite,
         audio=not args.no_audio, cut_threshold=None if args.no_cuts else 0.25, folder_fps=args.input_fps,
-        progress=not args.quiet,
+        progress=not args.quiet, keep_duration=args.keep_duration, start=args.start, duration=args.duration,
+        max_frames=args.max_frames, codec=args.codec, bit_depth=10 if args.ten_bit else None,
     )
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     failed = 0
     for src in inputs:
         # inputs whose container the writer does not make (.webm, .ts, ...) become .mp4
@@ -205,7 +274,8 @@ def info_command(args: argparse.Namespace) -> int:
 def demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="stvsr-demo", help="folder for the results (default: ./stvsr-demo)")
     p.add_argument("--model", default="rife_basicvsr", help="model to run (default: rife_basicvsr, shipped weights)")
-    p.add_argument("--device", type=_device, default=None, help="cpu (default) or cuda")
+    p.add_argument("--device", type=_device, default="auto",
+                   help="auto (default: CUDA, else MPS, else CPU), cpu, cuda, cuda:1 or mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

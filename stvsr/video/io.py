@@ -51,6 +51,13 @@ _FRAME_NAME = re.compile(r"[0-9]{6}\.png")
 
 _LOSSLESS_BY_SUFFIX = {".mkv": ("ffv1", "bgr0"), ".avi": ("ffv1", "bgr0"), ".mp4": ("libx264rgb", "rgb24")}
 
+#: ``codec`` choices of :class:`VideoWriter` -> (FFmpeg encoder, bit depths it writes, containers that hold it)
+CODECS: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {
+    "h264": ("libx264", (8, 10), (".mp4", ".mkv", ".mov", ".avi")),
+    "hevc": ("libx265", (8, 10), (".mp4", ".mkv", ".mov")),
+    "prores": ("prores_ks", (10,), (".mov", ".mkv")),
+}
+
 
 class VideoError(ValueError):
     """A video file is missing, unreadable, empty, or cannot be written as asked."""
@@ -283,6 +290,29 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
+def to_uint16(image: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` float in [0, 1] -> ``(H, W, 3)`` uint16 (for 10-bit encoding)."""
+    t = image.detach().float().clamp(0, 1).mul(65535).round().to(torch.int32)
+    return t.permute(1, 2, 0).cpu().numpy().astype(np.uint16)
+
+
+def _check_codec(codec: str, bit_depth: int | None, suffix: str, lossless: bool) -> tuple[str, int]:
+    """``(codec, bit depth)`` checked against :data:`CODECS` and the container (``suffix``)."""
+    if codec not in CODECS:
+        raise VideoError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
+    _, depths, suffixes = CODECS[codec]
+    depth = depths[0] if bit_depth is None else bit_depth
+    if depth not in depths:
+        raise VideoError(f"codec {codec} writes {' or '.join(map(str, depths))}-bit video, not {bit_depth}-bit")
+    if suffix in ("", ".png"):
+        return codec, 8  # PNG frames: 8-bit RGB whatever the codec
+    if lossless and (codec != "h264" or depth != 8):
+        raise VideoError("lossless picks its own codec (FFV1 or libx264rgb, 8-bit): leave codec and bit depth unset")
+    if suffix not in suffixes:
+        raise VideoError(f"codec {codec} cannot be written into {suffix} files: use {' or '.join(suffixes)}")
+    return codec, depth
+
+
 def _why_not_replaceable(path: Path) -> str | None:
     """Why ``overwrite`` may not replace the existing ``path``, or None when it may.
 
@@ -441,8 +471,13 @@ class VideoWriter:
             without a suffix (or ending in ``.png``) writes a folder of PNG frames.
         fps: output frame rate (exact fraction kept in the container's time base).
         width, height: frame size (odd sizes are fine: H.264 then uses 4:4:4).
-        crf: H.264 quality (0 best; 18 visually lossless; default 18).
+        crf: H.264 / HEVC quality (0 best; 18 visually lossless for H.264; default 18).
         lossless: FFV1 (``.mkv``/``.avi``) or libx264rgb with crf 0 (``.mp4``).
+        codec: ``"h264"`` (default, plays everywhere), ``"hevc"`` (H.265: smaller files at the
+            same quality, slower to encode) or ``"prores"`` (ProRes 422 HQ, 10-bit, for editing;
+            ``.mov``/``.mkv``); see :data:`CODECS`.
+        bit_depth: 8 (default) or 10 (h264 and hevc; prores is always 10-bit). 10-bit frames
+            are encoded from 16-bit RGB, so the model's output keeps its gradations.
         audio_from: copy the first audio stream of this file, when the container allows it.
         overwrite: replace an existing ``dst``, but only a regular file or a folder holding
             nothing but stvsr frames (see :func:`check_output_path`). Without it, :meth:`close`
@@ -466,11 +501,14 @@ class VideoWriter:
         audio_from: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
         src: str | os.PathLike[str] | None = None,
+        codec: str = "h264",
+        bit_depth: int | None = None,
     ) -> None:
         self.dst = check_output_path(dst, src, overwrite)
         self.overwrite, self.src = overwrite, src
         if not (0 <= crf <= 51):
             raise VideoError(f"crf must be in [0, 51], got {crf}")
+        self.codec, self.bit_depth = _check_codec(codec, bit_depth, self.dst.suffix.lower(), lossless)
         self.fps = Fraction(fps).limit_denominator(1001 * 1000) if not isinstance(fps, Fraction) else fps
         self.width, self.height = int(width), int(height)
         self.crf, self.lossless = crf, lossless
@@ -509,10 +547,16 @@ class VideoWriter:
                 codec, pix_fmt = _LOSSLESS_BY_SUFFIX.get(self.dst.suffix.lower(), ("ffv1", "bgr0"))
                 options = {"crf": "0"} if codec == "libx264rgb" else {}
             else:
-                codec = "libx264"
+                codec = CODECS[self.codec][0]
                 odd = self.width % 2 or self.height % 2
                 pix_fmt = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sizes
-                options = {"crf": str(self.crf)}
+                if self.codec == "prores":
+                    pix_fmt, options = "yuv444p10le" if odd else "yuv422p10le", {"profile": "3"}  # 422 HQ
+                else:
+                    pix_fmt += "10le" if self.bit_depth == 10 else ""
+                    options = {"crf": str(self.crf)}
+                    if self.codec == "hevc":
+                        options["x265-params"] = "log-level=error"  # x265 prints a banner per file otherwise
             stream = self._container.add_stream(codec, rate=self.fps, options=options)
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, pix_fmt
             # keep our own copy: the muxer may change stream.time_base when it writes the header
@@ -564,10 +608,10 @@ class VideoWriter:
                     f"output frame {self.frames_written} contains NaN or infinite values (the model diverged: "
                     "corrupt weights, or an overflow in float16: try --dtype float32); nothing was written"
                 )
-            arr = to_uint8(image)
+            arr = to_uint16(image) if self.bit_depth > 8 and not self.png else to_uint8(image)
         else:
             arr = np.ascontiguousarray(image)
-        if arr.shape != (self.height, self.width, 3) or arr.dtype != np.uint8:
+        if arr.shape != (self.height, self.width, 3) or arr.dtype not in (np.uint8, np.uint16):
             raise VideoError(f"frame must be {self.height}x{self.width} RGB, got {arr.shape} {arr.dtype}")
         try:
             if self.png:
@@ -575,7 +619,7 @@ class VideoWriter:
 
                 Image.fromarray(arr).save(self._tmp / f"{self.frames_written:06d}.png")
             else:
-                frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if arr.dtype == np.uint16 else "rgb24")
                 frame.pts = self.frames_written
                 frame.time_base = self._time_base
                 for packet in self._stream.encode(frame):

@@ -57,7 +57,7 @@ def _registry_candidates() -> list[str]:
 def unknown_name_error(name: str) -> ValueError:
     close = difflib.get_close_matches(name, _registry_candidates(), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown model {name!r}{hint} (stvsr.list_models() lists them)")
+    return ValueError(f"unknown model {name!r}{hint} (`stvsr models` lists them; from Python: stvsr.list_models())")
 
 
 def parse_name(name: str | os.PathLike[str]) -> ModelSpec:

@@ -10,7 +10,7 @@ from typing import Any
 from stvsr.zoo._api import list_models
 from stvsr.zoo._catalog import get_entry
 
-__all__ = ["convert_command", "models_table", "parse_sources"]
+__all__ = ["MODELS_LEGEND", "convert_command", "models_table", "parse_sources"]
 
 _HEADER = ("name", "task", "scale", "time", "params", "weights")
 
@@ -43,10 +43,25 @@ def _params(value: Any) -> str:
     return f"{value / 1e6:.2f}M"
 
 
+#: what the marks of :func:`models_table` mean (printed under the table by ``stvsr models``)
+MODELS_LEGEND = """\
+scale   x4: the factor the model was trained for (stvsr upscale resizes its output for other sizes);
+        arbitrary: a continuous-scale model, trained for any factor;
+        x4+resize: accepts any factor, but learned only x4: other factors resize the x4 output (bicubic);
+        x1: same size (frame interpolation); -: no space factor (flow)
+time    t=0.5: the only in-between instant the model makes (others use the nearest frame);
+        arbitrary: any t between two frames; -: none (space only)
+weights *: the default weights (stvsr.load("basicvsr") loads basicvsr.vimeo_bi);
+        -: no weights registered (random initialisation: convert the authors' checkpoint with
+        `stvsr convert`, or train); (none needed): a parameter-free baseline
+params  0: interpolation only (bicubic baselines), nothing learned"""
+
+
 def models_table(pattern: str = "*", *, pretrained: bool | None = None, task: str | None = None) -> str:
     """A plain-text table of the registry: name, task, scale, time, params and weight tags.
 
-    The default tag is marked ``*``; parameter-free models show ``(none needed)``.
+    The default tag is marked ``*``; parameter-free models show ``(none needed)``;
+    :data:`MODELS_LEGEND` explains every mark.
     ``pattern``, ``pretrained`` and ``task`` filter as in :func:`stvsr.list_models`.
     """
     names = sorted({n.partition(".")[0] for n in list_models(pattern, pretrained, task=task)})
@@ -60,11 +75,13 @@ def models_table(pattern: str = "*", *, pretrained: bool | None = None, task: st
             tags = ", ".join(t + ("*" if t == entry.default_tag else "") for t in sorted(entry.weights))
         else:
             tags = "-"
+        caps = entry.capabilities(None)
+        learned = caps.resampled_from
         rows.append(
             (
                 name,
                 str(card.get("task", "?")),
-                _scale(card.get("space_scale")),
+                f"x{learned:g}+resize" if learned else _scale(card.get("space_scale")),
                 _time(card.get("time")),
                 _params(card.get("params")),
                 tags,

@@ -41,6 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -176,7 +177,7 @@ def warm_start(
 
 
 # ----------------------------------------------------------------------------- function-preserving starts
-def _centre_identity(conv: nn.Conv2d, in_offset: int = 0, gain: float = 1.0) -> None:
+def _centre_identity(conv: Any, in_offset: int = 0, gain: float = 1.0) -> None:
     """``conv`` becomes ``out[o] = gain * in[in_offset + o]`` (centre tap only, zero bias)."""
     w = conv.weight
     out_c, _, kh, kw = w.shape
@@ -187,7 +188,7 @@ def _centre_identity(conv: nn.Conv2d, in_offset: int = 0, gain: float = 1.0) -> 
         conv.bias.zero_()
 
 
-def _identity_residual_trunk(trunk: nn.Module) -> None:
+def _identity_residual_trunk(trunk: Any) -> None:
     """A residual trunk (plain or scale-aware) starts as ``LReLU(x)``.
 
     The input conv becomes the centre-tap identity; every residual block keeps its (warm-started)
@@ -231,14 +232,15 @@ def preserve_function_msmr(model: nn.Module) -> list[str]:
     trained first with everything else frozen. Returns the names of the re-initialised modules.
     """
     touched: list[str] = []
-    c = model.deform_align.out_channels
+    model_: Any = model  # submodules are reached by the authors' names
+    c = model_.deform_align.out_channels
     # 1) alignment: DCN = flow warp of the propagated half of cat[prop, neighbour]
-    _centre_identity(model.deform_align, 0, 2.0)
-    model.deform_align.conv_offset[-1].weight.zero_()
-    model.deform_align.conv_offset[-1].bias.zero_()
+    _centre_identity(model_.deform_align, 0, 2.0)
+    model_.deform_align.conv_offset[-1].weight.zero_()
+    model_.deform_align.conv_offset[-1].bias.zero_()
     touched.append("deform_align")
     # 2) fusion of [backward, feature, aligned forward] (channel index c * 3 + t): feature + aligned
-    fuse = model.atten_fuse
+    fuse = model_.atten_fuse
     w = fuse.short_cut_out.weight
     w.zero_()
     fuse.short_cut_out.bias.zero_()
@@ -249,7 +251,7 @@ def preserve_function_msmr(model: nn.Module) -> list[str]:
     fuse.att.feat_fusion[0].bias.zero_()
     touched.append("atten_fuse")
     # 3) insert: mean of the key features splatted to t
-    ins = model.insert
+    ins = model_.insert
     _centre_identity(ins.fea_L1_conv, 3)  # cat[image (3), feature]: the feature
     for s in ("1", "2"):
         dcn = getattr(ins, f"L1_dcnpack_{s}")
@@ -262,8 +264,8 @@ def preserve_function_msmr(model: nn.Module) -> list[str]:
     ins.blend.weight.zero_()
     ins.blend.bias.zero_()
     touched.append("insert")
-    _identity_residual_trunk(model.forward_resblocks_insert)
+    _identity_residual_trunk(model_.forward_resblocks_insert)
     touched.append("forward_resblocks_insert")
     for name in ("lr_feat_extract", "backward_resblocks", "forward_resblocks", "arb_upample"):
-        _zero_adapters(getattr(model, name))
+        _zero_adapters(getattr(model_, name))
     return touched

@@ -1,12 +1,25 @@
-"""Two-stage space-time video super-resolution: RIFE, then BasicVSR (the library's default STVSR model).
+"""Two-stage space-time video super-resolution: RIFE and BasicVSR (the library's default STVSR model).
 
-The classic two-stage baseline of the STVSR papers ("VFI + VSR"):
+The classic two-stage baseline of the STVSR papers, in either order (``order``):
 
-1. **Time**: RIFE HDv3 (:class:`stvsr.models.rife.Rife`) synthesises the requested
-   intermediate frames between every pair of LR input frames, at LR.
-2. **Space**: BasicVSR (:class:`stvsr.models.basicvsr.BasicVSR`) super-resolves the
-   whole densified LR sequence x4 (its recurrence sees the synthesised frames too).
-3. **Other scales**: for a space scale other than 4 the x4 result is resampled to the
+* ``"vfi_first"`` (default, "VFI + VSR"):
+
+  1. **Time**: RIFE HDv3 (:class:`stvsr.models.rife.Rife`) synthesises the requested
+     intermediate frames between every pair of LR input frames, at LR.
+  2. **Space**: BasicVSR (:class:`stvsr.models.basicvsr.BasicVSR`) super-resolves the
+     whole densified LR sequence x4 (``T + (T-1)K`` frames: its bidirectional recurrence
+     also refines the synthesised frames with their neighbours).
+
+* ``"vsr_first"`` ("VSR + VFI"): BasicVSR super-resolves the ``T`` LR key frames x4, then
+  RIFE synthesises the intermediate frames between the HR keys (RIFE at 16x the pixels).
+
+**Test-time augmentation** (``tta``): ``"hflip"`` (or ``True``) runs each stage on the
+input and on its horizontal mirror and averages the two results mirrored back;
+``"flips"`` averages over the four flips (identity, horizontal, vertical, both). Each stage
+is ensembled on its own, so in ``vfi_first`` order BasicVSR sees the averaged intermediate
+frames. Cost: 2x / 4x the plain model.
+
+**Other scales**: for a space scale other than 4 the x4 result is resampled to the
    requested size, by default with MATLAB-compatible bicubic (:func:`stvsr.ops.imresize`,
    antialiased when shrinking); ``resampler="bicubic"`` uses ``F.interpolate``
    (bicubic, antialiased when shrinking) instead. Only x4 is what BasicVSR was trained
@@ -19,6 +32,7 @@ Apache-2.0), written by ``tools/convert_pypi_weights.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +51,22 @@ from stvsr.ops.resize import imresize
 __all__ = ["RifeBasicVSR", "RifeBasicVSRConfig", "rife_basicvsr"]
 
 _RESAMPLERS = ("imresize", "bicubic")
+_ORDERS = ("vfi_first", "vsr_first")
+#: flip sets of the test-time ensemble: the dims flipped per pass (``()`` is the input itself)
+_TTA_FLIPS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "none": ((),),
+    "hflip": ((), (-1,)),
+    "flips": ((), (-1,), (-2,), (-2, -1)),
+}
+
+
+def _tta_mode(tta: bool | str) -> str:
+    """``tta`` as one of :data:`_TTA_FLIPS`' keys (``True`` = ``"hflip"``, ``False`` = ``"none"``)."""
+    if isinstance(tta, bool):
+        return "hflip" if tta else "none"
+    if tta not in _TTA_FLIPS:
+        raise ValueError(f"tta must be a bool or one of {tuple(_TTA_FLIPS)}, got {tta!r}")
+    return tta
 
 
 @dataclass
@@ -47,16 +77,19 @@ class RifeBasicVSRConfig:
     vfi: dict[str, Any] = field(default_factory=dict)  # Rife(**vfi)
     vsr: dict[str, Any] = field(default_factory=dict)  # BasicVSR(**vsr)
     resampler: str = "imresize"  # resampling of the x4 result for other scales
+    order: str = "vfi_first"  # "vfi_first": RIFE at LR, then BasicVSR on all frames; "vsr_first": the reverse
+    tta: str = "none"  # flip ensemble per stage: "none", "hflip" (2 passes), "flips" (4 passes)
 
 
 class RifeBasicVSR(StvsrModel):
-    """RIFE (time, at LR) + BasicVSR (space, x4) + bicubic resampling for other scales.
+    """RIFE (time) + BasicVSR (space, x4) in either order + bicubic resampling for other scales.
 
     ``model(lr (B, T, 3, h, w), scale=4.0, times=(0.5,))`` returns
     ``(B, T + (T-1)K, 3, H, W)`` ordered ``[key0, t1..tK, key1, ...]`` with
     ``H = round(scale_h * h)``, ``W = round(scale_w * w)``, RGB clamped to [0, 1]
     (``clamp=False`` to skip). ``times`` are any values in (0, 1); ``scale`` any
-    positive factor or pair (see the module docs for non-x4 scales).
+    positive factor or pair (see the module docs for non-x4 scales). ``order`` and ``tta``:
+    see the module docs.
     """
 
     @property
@@ -69,14 +102,48 @@ class RifeBasicVSR(StvsrModel):
         vfi: dict[str, Any] | None = None,
         vsr: dict[str, Any] | None = None,
         resampler: str = "imresize",
+        order: str = "vfi_first",
+        tta: bool | str = "none",
     ) -> None:
         super().__init__()
         if resampler not in _RESAMPLERS:
             raise ValueError(f"resampler must be one of {_RESAMPLERS}, got {resampler!r}")
+        if order not in _ORDERS:
+            raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
         self.vfi = Rife(**dict(vfi or {}))
         self.vsr = BasicVSR(**dict(vsr or {}))
         self.resampler = resampler
-        self.config = {"vfi": dict(self.vfi.config), "vsr": dict(self.vsr.config), "resampler": resampler}
+        self.order = order
+        self.tta = _tta_mode(tta)
+        self.config = {
+            "vfi": dict(self.vfi.config),
+            "vsr": dict(self.vsr.config),
+            "resampler": resampler,
+            "order": order,
+            "tta": self.tta,
+        }
+
+    def _ensemble(self, stage: Callable[[torch.Tensor], torch.Tensor], video: torch.Tensor) -> torch.Tensor:
+        """``stage`` on ``video (B, T, 3, H, W)``, averaged over the ``tta`` flips (each mirrored back).
+
+        Flipping H or W commutes with both stages' geometry, so every pass predicts the same
+        frames; averaging cancels part of each pass's orientation-dependent error.
+        """
+        flips = _TTA_FLIPS[self.tta]
+        total: torch.Tensor | None = None
+        for dims in flips:
+            out = stage(video.flip(dims)).flip(dims) if dims else stage(video)
+            total = out if total is None else total + out
+        assert total is not None  # every flip set holds the identity
+        return total / len(flips) if len(flips) > 1 else total
+
+    def _interpolate(self, video: torch.Tensor, ts: tuple[float, ...]) -> torch.Tensor:
+        """RIFE at ``times=ts`` between consecutive frames: ``(B, T, ...)`` -> ``(B, T + (T-1)K, ...)``."""
+        return self._ensemble(lambda v: self.vfi(v, times=ts), video)
+
+    def _super_resolve(self, video: torch.Tensor) -> torch.Tensor:
+        """BasicVSR x4 of every frame, unclamped: ``(B, T, 3, h, w)`` -> ``(B, T, 3, 4h, 4w)``."""
+        return self._ensemble(lambda v: self.vsr(v, clamp=False), video)
 
     def _resample(self, hr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if self.resampler == "imresize":
@@ -108,8 +175,17 @@ class RifeBasicVSR(StvsrModel):
         ts = check_times(times)
         h, w = lr.shape[-2:]
         size = (max(1, round(sh * h)), max(1, round(sw * w)))
-        dense = self.vfi(lr, times=ts) if lr.shape[1] > 1 else lr  # clamped to [0, 1]
-        hr = self.vsr(dense, clamp=False)
+        if self.order == "vfi_first":
+            dense = self._interpolate(lr, ts) if lr.shape[1] > 1 else lr  # clamped to [0, 1]
+            hr = self._super_resolve(dense)
+        else:
+            keys = self._super_resolve(lr)
+            hr = keys
+            if lr.shape[1] > 1:
+                # RIFE takes images in [0, 1]; its copies of the keys are replaced by BasicVSR's
+                # unclamped ones so that clamp=False returns every key as BasicVSR made it
+                hr = self._interpolate(keys.clamp(0, 1), ts)
+                hr[:, :: len(ts) + 1] = keys
         if size != tuple(hr.shape[-2:]):
             hr = self._resample(hr, size)
         return hr.clamp(0, 1) if clamp else hr

@@ -78,3 +78,88 @@ def test_errors(tiny: RifeBasicVSR) -> None:
         tiny(lr[0])
     with pytest.raises(ValueError, match="resampler"):
         RifeBasicVSR(resampler="nearest")
+
+
+def _stage_inputs(model: RifeBasicVSR, lr: torch.Tensor, **kwargs: object) -> dict[str, list[tuple[int, ...]]]:
+    """Shapes of the videos each stage was called with during one ``model(lr, **kwargs)``."""
+    seen: dict[str, list[tuple[int, ...]]] = {"vfi": [], "vsr": []}
+    hooks = [
+        getattr(model, name).register_forward_pre_hook(lambda _m, args, name=name: seen[name].append(tuple(args[0].shape)))
+        for name in seen
+    ]
+    try:
+        model(lr, **kwargs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("times", [(0.5,), (0.25, 0.75)])
+def test_order_changes_what_each_stage_sees(tiny: RifeBasicVSR, times: tuple[float, ...]) -> None:
+    lr = torch.rand(1, 4, 3, 10, 12)
+    dense = 4 + 3 * len(times)
+    # vfi_first: RIFE at LR on the keys, BasicVSR on all 2N-1 (N + (N-1)K) frames
+    assert _stage_inputs(tiny, lr, times=times) == {"vfi": [(1, 4, 3, 10, 12)], "vsr": [(1, dense, 3, 10, 12)]}
+    m = rife_basicvsr(**TINY, order="vsr_first").eval()
+    m.load_state_dict(tiny.state_dict())
+    # vsr_first: BasicVSR on the N keys only, RIFE on the x4 keys
+    assert _stage_inputs(m, lr, times=times) == {"vfi": [(1, 4, 3, 40, 48)], "vsr": [(1, 4, 3, 10, 12)]}
+    assert m(lr, times=times).shape == tiny(lr, times=times).shape == (1, dense, 3, 40, 48)
+
+
+def test_vsr_first_is_the_reverse_composition(tiny: RifeBasicVSR) -> None:
+    m = rife_basicvsr(**TINY, order="vsr_first").eval()
+    m.load_state_dict(tiny.state_dict())
+    lr = torch.rand(1, 3, 3, 10, 12)
+    with torch.no_grad():
+        out = m(lr, times=(0.5,), clamp=False)
+        keys = tiny.vsr(lr, clamp=False)
+        expected = tiny.vfi(keys.clamp(0, 1), times=(0.5,))
+        expected[:, ::2] = keys  # keys straight from BasicVSR (unclamped), RIFE only adds the new frames
+        torch.testing.assert_close(out, expected)
+        assert torch.equal(out, m(lr, times=(0.5,), clamp=False))  # deterministic
+        assert not torch.allclose(out, tiny(lr, times=(0.5,), clamp=False))  # a different composition
+        assert m(lr[:, :1]).shape == (1, 1, 3, 40, 48)  # one frame: BasicVSR only
+        assert m(lr, scale=2).shape == (1, 5, 3, 20, 24)
+
+
+@pytest.mark.parametrize("order", ["vfi_first", "vsr_first"])
+def test_tta_averages_flipped_passes_per_stage(tiny: RifeBasicVSR, order: str) -> None:
+    lr = torch.rand(1, 3, 3, 10, 12)
+    plain = rife_basicvsr(**TINY, order=order).eval()
+    plain.load_state_dict(tiny.state_dict())
+    outs = {}
+    for tta, passes in ((True, 2), ("flips", 4)):
+        m = rife_basicvsr(**TINY, order=order, tta=tta).eval()
+        m.load_state_dict(tiny.state_dict())
+        assert m.config["tta"] == ("hflip" if tta is True else tta)
+        seen = _stage_inputs(m, lr, times=(0.5,))
+        assert len(seen["vfi"]) == len(seen["vsr"]) == passes
+        with torch.no_grad():
+            outs[tta] = m(lr, times=(0.5,))
+            assert torch.equal(outs[tta], m(lr, times=(0.5,)))
+        assert outs[tta].shape == (1, 5, 3, 40, 48)
+    with torch.no_grad():
+        if order == "vfi_first":
+            # hflip by hand: each stage averaged with its mirrored pass before the next stage runs
+            def mirror_avg(stage, x):  # type: ignore[no-untyped-def]
+                return (stage(x) + stage(x.flip(-1)).flip(-1)) / 2
+
+            dense = mirror_avg(lambda v: tiny.vfi(v, times=(0.5,)), lr)
+            expected = mirror_avg(lambda v: tiny.vsr(v, clamp=False), dense).clamp(0, 1)
+            torch.testing.assert_close(outs[True], expected)
+        assert not torch.allclose(outs[True], plain(lr, times=(0.5,)))
+        assert not torch.allclose(outs[True], outs["flips"])
+
+
+def test_order_and_tta_config_round_trip_and_errors() -> None:
+    m = rife_basicvsr(**TINY, order="vsr_first", tta="flips")
+    assert (m.config["order"], m.config["tta"]) == ("vsr_first", "flips")
+    again = rife_basicvsr(**m.config)
+    assert (again.order, again.tta) == ("vsr_first", "flips")
+    assert rife_basicvsr(**TINY).config["order"] == "vfi_first"
+    with pytest.raises(ValueError, match="order"):
+        RifeBasicVSR(**TINY, order="both")
+    with pytest.raises(ValueError, match="tta"):
+        RifeBasicVSR(**TINY, tta="rot90")

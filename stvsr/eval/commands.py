@@ -6,17 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from stvsr._cli_types import int_at_least
+
 __all__ = ["evaluate_arguments", "evaluate_command"]
-
-
-def _window(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"--window must be an integer >= 2 (key frames per model call), got {text!r}")
-    return value
 
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +19,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", "-d", required=True,
                    help="video file, PNG frame folder, folder of clips, or Vimeo-90K septuplet tree")
     p.add_argument("--list", dest="list_file", default=None, help="septuplet list file (e.g. sep_testlist.txt)")
-    p.add_argument("--window", type=_window, default=None,
+    p.add_argument("--window", type=int_at_least("--window", 2, " (key frames per model call)"), default=None,
                    help="key frames per model call, >= 2 (default: protocol/model)")
     p.add_argument("--max-frames", type=int, default=None, help="use only the first frames of each clip (quick runs)")
     p.add_argument("--no-baselines", action="store_true", help="do not add bicubic_repeat / bicubic_blend")

@@ -12,6 +12,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from stvsr._cli_types import int_at_least
 from stvsr._formats import VIDEO_SUFFIXES
 
 #: what `--overwrite` may replace (the same words in `stvsr upscale --help` and docs/getting-started.md)
@@ -74,15 +75,6 @@ def _device(text: str) -> str:
     return text
 
 
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--threads must be a positive integer, got {text!r}")
-    return value
-
 
 def _seconds(text: str) -> float:
     import math
@@ -103,24 +95,6 @@ def _duration(text: str) -> float:
     return value
 
 
-def _max_frames(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"--max-frames must be an integer >= 2, got {text!r}")
-    return value
-
-
-def _window(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"--window must be an integer >= 2 (key frames per model call), got {text!r}")
-    return value
 
 
 def _check_task(model: str) -> None:
@@ -160,7 +134,7 @@ def upscale_arguments(p: argparse.ArgumentParser) -> None:
                    help="compute precision (default float32). On a GPU bfloat16 halves activation memory and is faster "
                    "with tensor cores. On a CPU keep float32: bfloat16 can help only on processors with bf16 "
                    "instructions (AVX512-BF16/AMX), float16 is slow there; --threads matters more")
-    p.add_argument("--window", type=_window, default=None,
+    p.add_argument("--window", type=int_at_least("--window", 2, " (key frames per model call)"), default=None,
                    help="key frames per model call (default 7; pair models: 2). Memory grows with it: lower it (3-4 for "
                    "recurrent models) when memory runs out; longer windows give recurrent models more context, and "
                    "smaller ones are not faster (neighbouring calls share 2 key frames)")
@@ -168,12 +142,12 @@ def upscale_arguments(p: argparse.ArgumentParser) -> None:
                    help="process frames in overlapping tiles of N x N LR pixels (default: whole frames, fastest). Use it "
                    "when large frames run out of memory: start with 256, halve it if needed; tiles overlap by 16 "
                    "px (computed twice) and are blended")
-    p.add_argument("--threads", type=_threads, default=None,
+    p.add_argument("--threads", type=int_at_least("--threads", 1), default=None,
                    help="CPU threads for the model (default: torch's choice, one per core); fewer keep the machine "
                    "responsive")
     p.add_argument("--start", type=_seconds, default=0.0, help="skip the input before this time in seconds (no audio then)")
     p.add_argument("--duration", type=_duration, default=None, help="only this many seconds of input")
-    p.add_argument("--max-frames", type=_max_frames, default=None,
+    p.add_argument("--max-frames", type=int_at_least("--max-frames", 2), default=None,
                    help="only the first N input frames (from --start): try settings on a short segment first")
     p.add_argument("--codec", default="h264", choices=["h264", "hevc", "prores"],
                    help="encoder (default h264): hevc gives smaller files, prores (.mov/.mkv, always 10-bit) is for "

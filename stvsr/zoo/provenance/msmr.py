@@ -40,27 +40,47 @@ _VID4_COMPARISON = [
      "ssim": 0.8213, "protocol": "CVRS paper Table 1 (MsMr as a baseline): whole Vid4, Y, crop 0"},
 ]
 _TRAINING_COMMON = {
-    "steps": 900,
-    "optimizer": "AdamW lr 2e-4, cosine to 1e-6 after 50 warm-up steps, Charbonnier loss, EMA 0.998",
-    "warm_start": "basicvsr.vimeo_bi: SpyNet (frozen) and the residual trunks (428 tensors)",
+    "optimizer": "session 1: AdamW lr 2e-4, cosine to 1e-6 after 50 warm-up steps, Charbonnier loss, EMA 0.998 "
+    "(configs/msmr_*_skvideo_cpu.yaml); session 2: warm restart from session 1's EMA weights with "
+    "tools/train_msmr_staged.py (stage 2): AdamW 2e-4 (residual trunks x0.5, upsampler x1.5), cosine over "
+    "1,000 steps cut by the time budget, Charbonnier, EMA 0.999 with warm-up, bf16 autocast, grad clip 1; "
+    "the EMA weights with the best validation figure are kept",
+    "warm_start": "basicvsr.vimeo_bi: SpyNet (frozen throughout) and the residual trunks (428 tensors)",
+    "validation": "Megamind.avi (Debian opencv-doc), held out of training: centre 448x256 crops of 7 frames, LR "
+    "frames 1,3,5,7 (MATLAB bicubic x1/4, 8-bit), all 7 scored on Y; 2 septuplets during training, 4 for the "
+    "figures below (tools/train_msmr_staged.py --report)",
 }
-_HARDWARE = "CPU only: 2-core AMD EPYC VM, no GPU; 1 process, 1 thread (the two runs side by side); 900 steps in "
+_HARDWARE = ("CPU only: 2-core AMD EPYC VM, no GPU; the fix and arb runs side by side, 1 process with 1 thread each, "
+             "on a machine shared with other jobs; ")
 _ZOO: dict[str, dict[str, Any]] = {
     "fix": {
-        "sha256": "19602c9dcb1789613f52613fceedd4afb8e62b4e0538b6560fd900d436bb79c2",
+        "sha256": "91765d3f9fd08d8f79da155483527e7579bfe285bb358f08e36a909ba65849a7",
         "training": {
-            "config": "configs/msmr_fix_skvideo_cpu.yaml",
+            "config": "configs/msmr_fix_skvideo_cpu.yaml, then tools/train_msmr_staged.py --variant fix --init-from "
+            "(the session-1 weights) --bf16 --trunk-lr-mult 0.5 --up-lr-mult 1.5 --s2-steps 1000",
+            "steps": 1400,
+            "steps_note": "900 (session 1) + 500 (session 2: the best EMA on validation; the run went on to step 973)",
             "batch": "1 clip of 3 LR key frames (32x32) -> 5 HR frames (128x128), x4, t = 0.5",
-            "hardware": _HARDWARE + "48 min",
+            "hardware": _HARDWARE + "48 min (session 1) + 80 min (session 2, 973 steps)",
+            "validation_history": "Y-PSNR all/key/intermediate on 2 validation septuplets (bicubic + blend 31.27 / "
+            "32.66 / 29.42): session-1 weights 28.38 / 28.94 / 27.64; EMA at step 250 29.48, 500 29.76 (kept: "
+            "30.99 key, 28.12 intermediate), 750 29.65, 973 29.10",
         },
         "vid4": _vid4("these weights", 22.69, 0.5690, (19.41, 24.52, 22.37, 24.46)),
     },
     "arb": {
-        "sha256": "c308eb5c207fc38671b5fe2b91d186e4a26d8871da37a97d5792e768156ddf67",
+        "sha256": "ce31ea6ecd6b912217f7a9436c357f447fc680191122eaaab31403ab4f9066c3",
         "training": {
-            "config": "configs/msmr_arb_skvideo_cpu.yaml",
-            "batch": "1 clip of 3 LR key frames (32x32), scale U[1, 4] per step, 1-2 stamps j/a (a <= 4)",
-            "hardware": _HARDWARE + "54 min",
+            "config": "configs/msmr_arb_skvideo_cpu.yaml, then tools/train_msmr_staged.py --variant arb --init-from "
+            "(the session-1 weights) --bf16 --trunk-lr-mult 0.5 --up-lr-mult 1.5 --s2-steps 1000",
+            "steps": 1650,
+            "steps_note": "900 (session 1) + 750 (session 2: the last and best EMA on validation)",
+            "batch": "1 clip of 3 LR key frames (32x32); session 1: scale U[1, 4], session 2: U[1.5, 4] per step; "
+            "1-2 stamps j/a (a <= 4)",
+            "hardware": _HARDWARE + "54 min (session 1) + 80 min (session 2, 750 steps)",
+            "validation_history": "Y-PSNR all/key/intermediate on 2 validation septuplets (bicubic + blend 31.27 / "
+            "32.66 / 29.42): session-1 weights 28.76 / 29.54 / 27.72; EMA at step 250 26.72, 500 29.77, "
+            "750 30.40 (kept: 31.60 key, 28.80 intermediate)",
         },
         "vid4": _vid4("these weights", 22.41, 0.5410, (19.14, 24.34, 22.03, 24.12)),
     },
@@ -74,8 +94,8 @@ for _variant, _info in _ZOO.items():
             sha256=str(_info["sha256"]),
             packaged=f"msmr_{_variant}.stvsr.safetensors",
             card={
-                "provenance": "trained by the stvsr project (tools/train_zoo.py); MIT like the code; "
-                "parameters stored as float16",
+                "provenance": "trained by the stvsr project (tools/train_zoo.py, tools/train_msmr_staged.py); MIT "
+                "like the code; parameters stored as float16; shipped in the companion distribution stvsr-weights",
                 "training_data": _TRAINING_DATA,
                 "training": {**_TRAINING_COMMON, **_info["training"]},
                 "metrics": [_info["vid4"], *_VID4_COMPARISON],

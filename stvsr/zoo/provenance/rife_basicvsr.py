@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stvsr.models._registry import WeightSource, register_weights
 
-RIFE_BASICVSR_SHA256 = "cb20bb78ff433436d586521701eec25e430d08642cb65d088873ce2a7cb56233"
+RIFE_BASICVSR_SHA256 = "0629c14d4c68830cb5a9e219b0f4062dd9a7f42c116d77687a32cc895859dd34"
 register_weights(
     "rife_basicvsr",
     "vimeo_bi",

@@ -88,6 +88,13 @@ _ZOO: dict[str, dict[str, Any]] = {
             "750 30.40 (kept: 31.60 key, 28.80 intermediate)",
         },
         "vid4": _vid4("these weights", 23.41, 0.6172, (19.99, 25.09, 22.96, 25.60)),
+        "held_out": {"dataset": "Megamind.avi (Debian opencv-doc, held out of training), 4 centre 448x256 septuplets, "
+                     "x4 space, x2 time", "psnr": 30.38, "ssim": None,
+                     "protocol": "tools/train_msmr_staged.py --report: LR frames 1,3,5,7 (MATLAB bicubic, 8-bit), all 7 "
+                     "scored, Y; keys 32.53, intermediate 27.53; bicubic + blend 31.00 (33.89 / 27.15); the previous "
+                     "(session-1) weights 28.52. Scale x time grid (keys 0,4,8 of nonuplets; gain over bicubic + "
+                     "blend, dB, t = 0 / .25 / .5 / .75): x2 -5.01/-1.05/+0.20/-1.20, x2.5 -3.19/-1.03/+0.27/-1.04, "
+                     "x3 -2.19/-1.02/+0.50/-0.86, x4 -1.48/-0.93/+0.38/-1.04"},
     },
 }
 for _variant, _info in _ZOO.items():

@@ -13,6 +13,7 @@ from torch import nn
 
 __all__ = [
     "ConvAct",
+    "DropPath",
     "PixelShufflePack",
     "ResidualBlockNoBN",
     "ResidualBlocksWithInputConv",
@@ -114,3 +115,25 @@ class PixelShufflePack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pixel_shuffle(self.upsample_conv(x), self.scale_factor)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (Huang et al., 2016): in training, a sample's residual branch is
+    zeroed with probability ``p`` and survivors are scaled by ``1 / (1 - p)``; the identity in eval.
+
+    ``forward(x (B, ...)) -> (B, ...)``. No parameters (state dicts are unchanged); written here so
+    that building a model never imports timm (and, through it, torchvision).
+    """
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"drop path probability must be in [0, 1), got {p!r}")
+        self.drop_prob = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0.0:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep

@@ -35,7 +35,7 @@ from torch import nn
 
 from stvsr._validate import check_positive_int, check_scale, check_times, check_video
 from stvsr.layers.alignment import ModulatedDeformConv2dPack
-from stvsr.layers.blocks import ResidualBlockNoBN, lrelu
+from stvsr.layers.blocks import DropPath, ResidualBlockNoBN, lrelu
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
@@ -325,9 +325,7 @@ class _SwinV2Block(nn.Module):
         self.ws, self.shift = ws, shift
         self.norm1 = nn.LayerNorm(dim)
         self.attn = _WindowAttentionV2(dim, ws, heads)
-        if drop_path > 0:  # only for training: keeps timm (and torchvision) out of import time
-            from timm.layers import DropPath
-
+        if drop_path > 0:
             self.drop_path: nn.Module = DropPath(drop_path)
         else:
             self.drop_path = nn.Identity()

@@ -275,8 +275,10 @@ def read_frames(path: str | os.PathLike[str], *, folder_fps: float | Fraction = 
             raise VideoError(f"{p} is corrupt or truncated: {_ffmpeg_reason(exc)}") from exc
         # a truncated file decodes "successfully" up to where it breaks: compare with what it declares
         span = (last + 1 / rate) if k else 0.0
-        short_count = declared_frames is not None and k < declared_frames - 1
         short_time = declared_duration is not None and span < declared_duration - max(2 / rate, 0.02 * declared_duration)
+        # the declared count includes dropped frames (AVI null chunks, variable rate, e.g. opencv's tree.avi):
+        # where the container declares a duration, time alone says whether the file ends early
+        short_count = declared_duration is None and declared_frames is not None and k < declared_frames - 1
         if short_count or short_time:
             said = f"{declared_frames} frames" if short_count else f"{declared_duration:.3f} s"
             raise VideoError(

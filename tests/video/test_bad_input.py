@@ -105,6 +105,28 @@ def test_truncated_mkv_is_an_error(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mkv", "full.mkv"]
 
 
+def test_dropped_frames_are_not_truncation(tmp_path: Path) -> None:
+    """An AVI that skips frames (null index entries, like opencv's tree.avi) declares more frames than
+    it decodes but spans its whole duration: it reads completely, with its real timestamps."""
+    path = tmp_path / "dropped.avi"
+    tb = Fraction(1, 15)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=15)
+        s.width, s.height, s.pix_fmt, s.time_base = 32, 32, "yuv420p", tb
+        for i in range(10):
+            f = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 20 * i, np.uint8), format="rgb24")
+            f.pts, f.time_base = 3 * i, tb  # every third frame of a 15 fps stream
+            for pkt in s.encode(f):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].frames > 10  # the container counts the dropped frames
+    frames = list(read_frames(path))
+    assert len(frames) == 10
+    assert [round(fr.time, 3) for fr in frames] == [round(0.2 * i, 3) for i in range(10)]
+
+
 class NaNModel(nn.Module):
     """A model whose weights went bad: every output value is NaN."""
 

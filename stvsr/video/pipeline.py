@@ -210,6 +210,7 @@ class Upscaler:
         self.windows = 0  # model calls of the last process() (per tile row: one)
         self._warned_time = False
         self._meter: Any = None  # CallProgress while process() runs with progress
+        self._eta: Any = None  # EtaMeter while process() runs with progress
         self._status: Any = lambda text: None  # shows a word on the progress bar while process() runs
         self._tile_pos = (0, 1)  # (tile being run, tiles per window) for the progress inside a window
 
@@ -240,13 +241,18 @@ class Upscaler:
         """``lr`` (1, T, 3, h, w) -> (1, T + (T-1)K, 3, H, W) at the exact output size."""
         if self._meter is None:
             return call_model(self.model, self.caps, lr, times, out_hw)
+        from stvsr.video import progress
+
         key = (lr.shape[1], len(times))
-        if key not in self._meter.profiles and key not in self._meter.failed:  # once per call shape
+        if self._meter.needs_calibration(key):  # once per call shape, for models that announce no steps
             self._status("timing the model's layers on a 16x16 crop (once)")
             c = 16  # LR pixels: the models pad small inputs; the call's leaf sequence is that of any size
             ch, cw = min(c, lr.shape[-2]), min(c, lr.shape[-1])
             small_hw = (max(1, round(ch * out_hw[0] / lr.shape[-2])), max(1, round(cw * out_hw[1] / lr.shape[-1])))
+            began = progress.clock()
             self._meter.calibrate(key, lambda: call_model(self.model, self.caps, lr[..., :ch, :cw], times, small_hw))
+            if self._eta is not None:
+                self._eta.exclude(progress.clock() - began)  # later calls do not calibrate
         self._meter.start(key)
         finished = False
         try:
@@ -300,6 +306,7 @@ class Upscaler:
         fps_in: float | Fraction | None = None,
         total: int | None = None,
         frames_in: int | None = None,
+        seconds: float | None = None,
     ) -> Iterator[torch.Tensor]:
         """Upscale a stream of frames; yields ``(3, H, W)`` float RGB frames in [0, 1] in time order.
 
@@ -310,10 +317,15 @@ class Upscaler:
             total: expected number of output frames (for the progress bar only).
             frames_in: expected number of input frames (for the progress bar only: it counts
                 model calls, known from it, and moves inside each call).
+            seconds: estimated duration of the job (the ETA until the first call measures one).
 
         The progress bar counts model calls (windows), not output frames: every call costs
-        about the same, while the frames a window keeps vary (the first keeps the most), so
-        an ETA from calls is stable; the output frames written so far are shown beside it.
+        about the same, while the frames a window keeps vary (the first keeps the most). It
+        moves inside each call (:class:`stvsr.video.progress.CallProgress`: the model's
+        announced steps in the first call, the measured time profile in later ones); the ETA
+        (:class:`stvsr.video.progress.EtaMeter`) comes from the measured seconds per call,
+        the first (warm-up) call left out once a later one gives a rate. A ``?`` after the ETA
+        marks an extrapolation from the first call alone.
         """
         from tqdm.auto import tqdm
 
@@ -325,21 +337,39 @@ class Upscaler:
         out_hw: tuple[int, int] | None = None
 
         calls = len(window_plan(frames_in, self.window, self.overlap)) if frames_in and frames_in >= 2 else None
-        # smoothing=0: the ETA is the average rate since the start (stable, not the last update's)
-        bar = tqdm(total=calls, disable=not self.progress, desc="stvsr", smoothing=0,
-                   bar_format="{l_bar}{bar}| model call {n:.2f}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+        bar = tqdm(total=calls, disable=not self.progress, desc="stvsr",
+                   bar_format="{l_bar}{bar}| model call {n:.2f}/{total_fmt} [{elapsed}{postfix}]")
         calls_done = 0
         emitted = 0
+        eta = None
+        if self.progress:
+            from stvsr.video.progress import CallProgress, EtaMeter, format_seconds
+
+            eta = EtaMeter(calls, prior=seconds / calls if seconds and calls else None)
+
+        def show(refresh: bool) -> None:
+            """The postfix: time left and output frames written."""
+            left = eta.remaining() if eta is not None else None
+            rest = "?" if left is None else format_seconds(left) + ("?" if not eta.durations and eta.done < 0.25 else "")
+            frames = f"{emitted}/{total if total is not None else '?'} frames written"
+            bar.set_postfix_str(f"ETA {rest}, {frames}" if self.progress else frames, refresh=refresh)
 
         def move(position: float) -> None:
             if position > bar.n:
+                if eta is not None:
+                    eta.partial(position - calls_done)
+                    show(False)
                 bar.update(position - bar.n)
 
         def run(lr: torch.Tensor, times: tuple[float, ...]) -> torch.Tensor:
             nonlocal out_hw, calls_done
             if out_hw is None:
                 out_hw = self.output_size(*lr.shape[-2:])
+            if eta is not None:
+                eta.begin()
             y = self._run(lr.to(self.device), times, out_hw)
+            if eta is not None:
+                eta.end()
             calls_done += 1
             move(calls_done)
             return y
@@ -352,10 +382,9 @@ class Upscaler:
         stream = WindowedStream(run, self.caps, self.window, self.overlap)
 
         if self.progress:
-            from stvsr.video.progress import CallProgress
-
             self._meter = CallProgress(self.model, inside_call)
             self._meter.attach()
+            self._eta = eta
             self._status = lambda text: bar.set_postfix_str(text, refresh=True)
 
         def emit(done: Iterator[tuple[Sample, torch.Tensor]]) -> Iterator[torch.Tensor]:
@@ -369,7 +398,7 @@ class Upscaler:
                     )
                     self._warned_time = True
                 emitted += 1
-                bar.set_postfix_str(f"{emitted}/{total if total is not None else '?'} frames written", refresh=False)
+                show(False)
                 yield frame[0].cpu()
 
         try:
@@ -380,7 +409,7 @@ class Upscaler:
         finally:
             if self._meter is not None:
                 self._meter.detach()
-                self._meter = None
+                self._meter = self._eta = None
                 self._status = lambda text: None
             bar.close()
 
@@ -534,8 +563,7 @@ def upscale_video(
     held = 0
     if keep_duration and n_in:
         held = max(0, round(n_in * fps_out / info.fps) - (total or 0))
-    if progress:
-        _announce(ups, info, fps_out, (out_w, out_h), total, held, model)
+    guess = _announce(ups, info, fps_out, (out_w, out_h), total, held, model) if progress else None
     writer = VideoWriter(
         dst, fps_out, out_w, out_h, crf=crf, lossless=lossless,
         audio_from=src if audio and info.has_audio and start == 0 else None,
@@ -558,7 +586,7 @@ def upscale_video(
 
     try:
         last: torch.Tensor | None = None
-        for frame in ups.process(segment(), fps_in=info.fps, total=total, frames_in=n_in):
+        for frame in ups.process(segment(), fps_in=info.fps, total=total, frames_in=n_in, seconds=guess):
             writer.write(frame)
             last = frame
         if keep_duration and last is not None:
@@ -582,8 +610,8 @@ def upscale_video(
 def _announce(
     ups: Upscaler, info: Any, fps_out: Fraction, size_out: tuple[int, int], total: int | None, held: int,
     model: str | nn.Module,
-) -> None:
-    """Print what runs and the estimated duration to stderr, before the first model call."""
+) -> float | None:
+    """Print what runs and the estimated duration to stderr, before the first model call; returns the estimate."""
     import sys
 
     from stvsr.video.progress import estimate_seconds, format_seconds
@@ -601,6 +629,8 @@ def _announce(
         seconds, where = guess
         print(f"stvsr: estimated time ~{format_seconds(seconds)} (measured {where}); the bar's ETA refines it",
               file=sys.stderr)
-    elif total:
+        return seconds
+    if total:
         print(f"stvsr: no measured speed for {name} on {ups.device.type}; the progress bar's ETA starts with the "
               "first model call", file=sys.stderr)
+    return None

@@ -179,7 +179,7 @@ def test_progress_bar_moves_inside_model_calls(monkeypatch: pytest.MonkeyPatch) 
     assert len(first) > 10 and 0 < first[0] < 0.2  # moved inside the first model call, many times
     assert positions == sorted(positions) and positions[-1] == 3.0  # the bar counts the 3 calls
     assert postfixes[0] == "timing the model's layers on a 16x16 crop (once)"  # shown before the calibration
-    assert postfixes[-1] == "13/13 frames written"
+    assert postfixes[-1] == "ETA 0 s, 13/13 frames written"
     assert not any(m._forward_hooks for m in ups.model.modules())  # hooks removed after the job
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr._device import AUTO, auto_dtype
 from stvsr._geometry import scaled_size
 from stvsr._validate import check_dtype
 from stvsr.models._capabilities import Capabilities, capabilities_of
@@ -146,7 +147,7 @@ class Upscaler:
         window, overlap, tile, progress = opts.window, opts.overlap, opts.tile, opts.progress
         self.device = resolve_device(device)
         self.device_chosen = device is None or str(device).strip().lower() == "auto"  # said in describe()
-        self.dtype = _parse_dtype(dtype)
+        self.dtype = _parse_dtype(dtype, self.device)
         if isinstance(model, str):
             from stvsr.zoo import load
 
@@ -437,10 +438,11 @@ class _nullcontext:
         return None
 
 
-def _parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    """float32 (default), bfloat16 or float16 (the last two through autocast)."""
-    if dtype is None:
-        return torch.float32
+def _parse_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+    """``None``/``"auto"`` (:func:`stvsr._device.auto_dtype`: bfloat16 on CPUs with native bf16, else
+    float32), float32, bfloat16 or float16 (the last two through autocast)."""
+    if dtype is None or (isinstance(dtype, str) and dtype.strip().lower() == AUTO):
+        return auto_dtype(device)
     return check_dtype(dtype, "dtype", allowed=(torch.float32, torch.bfloat16, torch.float16))
 
 

@@ -98,7 +98,8 @@ def _job(monkeypatch: pytest.MonkeyPatch, model: SlowModel, frames: int = 20) ->
     ups = Upscaler(model, scale=2.0, fps="x2", window=4, progress=True, device="cpu")
     out = list(ups.process([torch.rand(3, 4, 4) for _ in range(frames)], fps_in=10, frames_in=frames))
     calls = len(window_plan(frames, 4, 2))
-    assert len(out) == 2 * frames - 1 and len(model.call_ends) == calls
+    calibration = 0 if model.announces_steps else 1  # one profiling call on a small crop
+    assert len(out) == 2 * frames - 1 and len(model.call_ends) == calls + calibration
     return {"moves": moves, "etas": etas, "calls": calls, "end": clock()}
 
 
@@ -176,7 +177,7 @@ def test_announced_steps_nest_and_only_move_forward() -> None:
     with torch.no_grad(), listen(seen.append):
         model(lr, scale=4.0, times=(0.25, 0.5))
     # RIFE: 6 frames; BasicVSR on 10 frames: 18 flows, 10 backward and 10 forward steps
-    assert len(seen) == 6 + 18 + 10 + 10 - 1  # the last step would say 100%: capped, not repeated
+    assert len(seen) == 6 + 18 + 10 + 10  # one report per step; the last one capped at 0.999, not 100%
     assert seen == sorted(seen) and 0 < seen[0] < 0.05 and seen[-1] == 0.999
     with torch.no_grad():
         model(lr)  # nobody listening: silent plans

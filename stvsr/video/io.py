@@ -325,6 +325,37 @@ def segment_suffix(dst: str | os.PathLike[str], codec: str, lossless: bool) -> s
     return ".mov" if suffix == ".mkv" and codec in ("h264", "hevc") and not lossless else suffix
 
 
+def reorder_delay(path: str | os.PathLike[str]) -> int:
+    """Frames by which a video's first decode timestamp precedes its first presentation (B-frames; 0 if none)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.dts is None:
+                return 0
+            return max(0, round((packet.pts - packet.dts) * stream.time_base * stream.average_rate))
+    return 0
+
+
+def join_segments(segments: list[Path], dst: str | os.PathLike[str], **writer: Any) -> Path:
+    """Join segments written by ``VideoWriter(**writer)`` into ``dst`` by packet copy, atomically.
+
+    The output is a ``VideoWriter(dst, **writer, template=segments[0])`` filled with
+    :meth:`VideoWriter.append_segment` (audio, ``overwrite`` and the final rename as for any output).
+    """
+    png = Path(dst).suffix.lower() in ("", ".png")
+    delay = 0 if png else max(reorder_delay(seg) for seg in segments)
+    out = VideoWriter(dst, **writer, template=segments[0])
+    try:
+        for seg in segments:
+            out.append_segment(seg, delay)
+        return out.close()
+    except BaseException:
+        out.abort()
+        raise
+
+
 def _why_not_replaceable(path: Path) -> str | None:
     """Why ``overwrite`` may not replace the existing ``path``, or None when it may.
 
@@ -659,13 +690,16 @@ class VideoWriter:
             raise
         self.frames_written += 1
 
-    def append_segment(self, segment: str | os.PathLike[str]) -> int:
+    def append_segment(self, segment: str | os.PathLike[str], delay: int = 0) -> int:
         """Append a finished segment by packet copy (PNG frames: hard links or copies); returns its frames.
 
         The segment was written by a ``VideoWriter`` with this one's settings (the ``template``):
         every segment starts with a key frame and ends with its encoder flushed (closed GOPs), so
         its packets decode alone. Their timestamps are renumbered to follow the frames already
-        written (the decode order of H.264 / HEVC B-frames is kept: ``dts`` shifts with ``pts``).
+        written: ``pts`` shifts by the frames before the segment; ``dts`` counts the packets in
+        decode order minus ``delay``, the largest B-frame reorder delay of all the segments
+        (:func:`reorder_delay`: a short segment may have a smaller one), so decode times keep
+        increasing across segments and never pass the presentation times.
         """
         import av
 
@@ -693,7 +727,7 @@ class VideoWriter:
                     if packet.size == 0:  # the demuxer's end-of-stream marker
                         continue
                     pts = None if packet.pts is None else round(packet.pts * tb * fps) + offset
-                    dts = None if packet.dts is None else round(packet.dts * tb * fps) + offset
+                    dts = None if packet.dts is None else offset + n - delay
                     packet.pts, packet.dts, packet.time_base, packet.duration = pts, dts, self._time_base, 1
                     packet.stream = self._stream
                     self._mux(packet)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from stvsr._version import __version__
-from stvsr.video.io import VideoError, VideoWriter, segment_suffix
+from stvsr.video.io import VideoError, VideoWriter, join_segments, segment_suffix
 
 __all__ = ["MANIFEST", "PART_SUFFIX", "PartJob", "fingerprint", "part_folder", "state_hash"]
 
@@ -255,14 +255,7 @@ class PartJob:
         segments = [self.folder / s["file"] for s in self.manifest["segments"]]
         if not segments:
             raise VideoError("no frames were written")
-        out = VideoWriter(self.dst, **self.writer, **self.final, template=segments[0])
-        try:
-            for seg in segments:
-                out.append_segment(seg)
-            path = out.close()
-        except BaseException:
-            out.abort()
-            raise
+        path = join_segments(segments, self.dst, **self.writer, **self.final)
         _remove(self.folder)
         return path
 

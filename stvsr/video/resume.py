@@ -255,6 +255,11 @@ class PartJob:
         segments = [self.folder / s["file"] for s in self.manifest["segments"]]
         if not segments:
             raise VideoError("no frames were written")
+        if os.path.lexists(self.dst) and not self.final.get("overwrite"):
+            raise VideoError(
+                f"{self.dst} appeared while stvsr was writing it (another program, or a second job writing the same "
+                "output?); it was left as it is: pass --overwrite (overwrite=True) with --resume to replace it"
+            )
         path = join_segments(segments, self.dst, **self.writer, **self.final)
         _remove(self.folder)
         return path

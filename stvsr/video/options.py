@@ -209,6 +209,13 @@ class OutputOptions:
     duration: float | None = _option(None, "only this many seconds of input", "--duration", type=duration_type)
     max_frames: int | None = _option(None, "only the first N input frames (from start): try settings on a short "
                                      "segment first", "--max-frames", type=int_at_least("--max-frames", 2))
+    resume: bool = _option(
+        False, "finish an interrupted job from the work it kept in OUT.stvsr-part/ (same input, model and options; "
+        "the windows already written are not run again)", "--resume", action="store_true",
+        help="finish an interrupted job: a job keeps its finished frames in OUT.stvsr-part/ until it succeeds; "
+        "--resume checks that input, model and options are the same and continues where it stopped (without it "
+        "an existing OUT.stvsr-part/ is an error; --overwrite starts again)",
+    )
 
     def __post_init__(self) -> None:
         if not _number(self.start) or self.start < 0:

@@ -28,7 +28,7 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -183,6 +183,7 @@ class Upscaler:
         self.progress = progress
         self.cuts = 0
         self.windows = 0  # model calls of the last process() (per tile row: one)
+        self.skipped_frames = 0  # output frames of the windows process(skip_windows=...) left out
         self._warned_time = False
         self._meter: Any = None  # CallProgress while process() runs with progress
         self._eta: Any = None  # EtaMeter while process() runs with progress
@@ -282,6 +283,9 @@ class Upscaler:
         total: int | None = None,
         frames_in: int | None = None,
         seconds: float | None = None,
+        *,
+        skip_windows: int = 0,
+        on_window: Callable[[int], None] | None = None,
     ) -> Iterator[torch.Tensor]:
         """Upscale a stream of frames; yields ``(3, H, W)`` float RGB frames in [0, 1] in time order.
 
@@ -293,6 +297,11 @@ class Upscaler:
             frames_in: expected number of input frames (for the progress bar only: it counts
                 model calls, known from it, and moves inside each call).
             seconds: estimated duration of the job (the ETA until the first call measures one).
+            skip_windows: leave out the first windows (a resumed job has their frames): the model is
+                not called for them and their frames are not yielded (:attr:`skipped_frames` counts them);
+                the frames after them are those of a whole run.
+            on_window: called with ``m`` before window ``m`` runs, when every frame of the windows
+                before it has been yielded and consumed (where a resumable job may cut a segment).
 
         The progress bar counts model calls (windows), not output frames: every call costs
         about the same, while the frames a window keeps vary (the first keeps the most). It
@@ -320,7 +329,7 @@ class Upscaler:
         if self.progress:
             from stvsr.video.progress import CallProgress, EtaMeter, format_seconds
 
-            eta = EtaMeter(calls, prior=seconds / calls if seconds and calls else None)
+            eta = EtaMeter(calls - skip_windows if calls else calls, prior=seconds / calls if seconds and calls else None)
 
         def show(refresh: bool) -> None:
             """The postfix: time left and output frames written."""
@@ -340,6 +349,13 @@ class Upscaler:
             nonlocal out_hw, calls_done
             if out_hw is None:
                 out_hw = self.output_size(*lr.shape[-2:])
+            if on_window is not None:
+                on_window(calls_done)
+            if calls_done < skip_windows:  # a resumed job wrote this window's frames: no model call
+                calls_done += 1
+                move(calls_done)
+                k = 0 if self.caps.task == "vsr" else len(times)
+                return torch.zeros(()).expand(lr.shape[0], lr.shape[1] * (k + 1) - k, 3, *out_hw)
             if eta is not None:
                 eta.begin()
             y = self._run(lr.to(self.device), times, out_hw)
@@ -362,9 +378,15 @@ class Upscaler:
             self._eta = eta
             self._status = lambda text: bar.set_postfix_str(text, refresh=True)
 
+        self.skipped_frames = 0
+
         def emit(done: Iterator[tuple[Sample, torch.Tensor]]) -> Iterator[torch.Tensor]:
             nonlocal emitted
             for _, frame in done:
+                if stream.windows <= skip_windows:
+                    self.skipped_frames += 1
+                    emitted += 1
+                    continue
                 if stream.inexact and not self._warned_time:
                     warnings.warn(
                         f"model supports times {list(self.caps.times or ()) or 'none'}; t={stream.inexact[0]:.3f} "
@@ -483,14 +505,23 @@ def upscale_video(
             ``start > 0``), ``folder_fps`` (PNG-folder input), ``keep_duration``, ``start``,
             ``duration``, ``max_frames`` (only the input frames from ``start`` seconds on, for
             ``duration`` seconds and at most ``max_frames`` frames: try settings on a short
-            segment before the whole video).
+            segment before the whole video), ``resume`` (finish an interrupted job; see below).
+
+    Interrupted jobs: the frames a job has finished are kept in ``<dst>.stvsr-part/``
+    (:mod:`stvsr.video.resume`) until the output is complete; after Ctrl-C or an error that
+    folder stays and ``resume=True`` (``--resume``) finishes the job without running the
+    windows already written again. Without ``resume`` an existing part folder is an error
+    (``overwrite=True`` replaces it).
 
     Returns:
         A :class:`Summary`: frames in and out, frame rates, sizes, seconds taken, scene
         cuts, the output path, the model (with its weights tag), device and dtype.
         ``print(summary)`` gives one line.
     """
-    from stvsr.video.io import VideoError, VideoWriter, check_output_path, probe, read_frames
+    import sys
+
+    from stvsr.video.io import VideoError, check_output_path, probe, read_frames
+    from stvsr.video.resume import PartJob
 
     t_start = time.perf_counter()
     run_kw, out_kw = split(kwargs)
@@ -503,7 +534,7 @@ def upscale_video(
     )
     progress, fps = opts.progress, opts.fps
     info = probe(src, folder_fps=folder_fps)
-    check_output_path(dst, src, overwrite)
+    dst_path = check_output_path(dst, src, overwrite)
     ups = Upscaler(model, options=opts)
     fps_out = target_fps(fps, info.fps)
     out_h, out_w = ups.output_size(info.height, info.width)
@@ -523,10 +554,12 @@ def upscale_video(
     if keep_duration and n_in:
         held = max(0, round(n_in * fps_out / info.fps) - (total or 0))
     guess = _announce(ups, info, fps_out, (out_w, out_h), total, held, model) if progress else None
-    writer = VideoWriter(
-        dst, fps_out, out_w, out_h, crf=crf, lossless=lossless,
-        audio_from=src if audio and info.has_audio and start == 0 else None,
-        overwrite=overwrite, src=src, codec=codec, bit_depth=bit_depth,
+    job = PartJob(
+        dst_path, src, _job_settings(src, ups, opts, out_opts, fps_out, (out_w, out_h), total),
+        {"fps": fps_out, "width": out_w, "height": out_h, "crf": crf, "lossless": lossless, "codec": codec,
+         "bit_depth": bit_depth, "src": src, "overwrite": overwrite,
+         "audio_from": src if audio and info.has_audio and start == 0 else None},
+        resume=out_opts.resume, overwrite=overwrite,
     )
     frames_in = 0
 
@@ -543,27 +576,59 @@ def upscale_video(
             frames_in += 1
             yield f
 
+    skip = job.windows_done
+
+    def cut(m: int) -> None:
+        """Before window ``m``: the frames of the windows before it are written."""
+        if m == skip and skip and ups.skipped_frames != job.frames_done:
+            raise VideoError(f"{job.folder} holds {job.frames_done} frames for its {skip} windows, but they give "
+                             f"{ups.skipped_frames} now: delete that folder (or pass --overwrite) to start again")
+        job.boundary(m)
+
     try:
-        last: torch.Tensor | None = None
-        for frame in ups.process(segment(), fps_in=info.fps, total=total, frames_in=n_in, seconds=guess):
-            writer.write(frame)
-            last = frame
-        if keep_duration and last is not None:
-            # the input lasts frames_in / fps_in seconds; the output's last frame would end early
-            held = max(0, round(frames_in * fps_out / info.fps) - writer.frames_written)
-            for _ in range(held):
-                writer.write(last)
-        out = writer.close()
+        if not job.finished:
+            last: torch.Tensor | None = None
+            for frame in ups.process(segment(), fps_in=info.fps, total=total, frames_in=n_in, seconds=guess,
+                                     skip_windows=skip, on_window=cut):
+                job.write(frame)
+                last = frame
+            if keep_duration and last is not None:
+                # the input lasts frames_in / fps_in seconds; the output's last frame would end early
+                held = max(0, round(frames_in * fps_out / info.fps) - job.frames_written)
+                for _ in range(held):
+                    job.write(last)
+        out = job.finish(ups.windows)
     except BaseException as exc:
-        writer.abort()
+        hint = job.interrupted()
+        if hint:
+            print(f"stvsr: {hint}", file=sys.stderr)
         if isinstance(exc, ValueError) and not isinstance(exc, VideoError) and "frame(s)" in str(exc):
             raise VideoError(f"{src}: {exc}") from exc
         raise
     return Summary(
-        frames_in, writer.frames_written, info.fps, fps_out, (info.width, info.height), (out_w, out_h),
+        frames_in, job.frames_done, info.fps, fps_out, (info.width, info.height), (out_w, out_h),
         time.perf_counter() - t_start, ups.cuts, str(out), ups.name, str(ups.device),
         str(ups.dtype).replace("torch.", ""), held,
     )
+
+
+def _job_settings(
+    src: str | Path, ups: Upscaler, opts: UpscaleOptions, out: OutputOptions, fps_out: Fraction,
+    size_out: tuple[int, int], total: int | None,
+) -> dict[str, Any]:
+    """What a resumed job must match (:mod:`stvsr.video.resume`): input, model, every option that shapes the output."""
+    from stvsr.video.resume import fingerprint, state_hash
+
+    return {
+        **fingerprint(src), "model": ups.name, "model_state_sha256": state_hash(ups.model),
+        "scale": opts.scale, "size": list(size_out), "fps": str(opts.fps), "fps_out": str(fps_out),
+        "dtype": str(ups.dtype).replace("torch.", ""), "window": ups.window, "overlap": ups.overlap,
+        "tile": ups.tile, "tile_overlap": ups.tile_overlap, "cut_threshold": ups.cut_threshold,
+        "codec": out.codec, "bit_depth": out.bit_depth, "crf": out.crf, "lossless": out.lossless,
+        "audio": out.audio, "folder_fps": str(out.folder_fps), "keep_duration": out.keep_duration,
+        "start": out.start, "duration": out.duration, "max_frames": out.max_frames,
+        "output_frames_planned": total, "device": str(ups.device),
+    }
 
 
 def _announce(

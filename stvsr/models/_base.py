@@ -36,6 +36,21 @@ class StvsrModel(nn.Module):
     registry_name: str | None = None  # set by the registry / stvsr.load
     weights_tag: str | None = None  # the weight variant loaded (``name.tag``), if any
 
+    def __init__(self) -> None:
+        super().__init__()
+        # torch's own load_state_dict (training resumes, EMA, tools) maps keys like the zoo does
+        self._register_load_state_dict_pre_hook(_filter_on_load, with_module=True)
+
+    def filter_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Map other key layouts of this model's checkpoints onto its module names (timm's ``checkpoint_filter_fn``).
+
+        Every load goes through it (:func:`load_state_dict_strict`, hence converters, ``stvsr.load``
+        and saved folders, and ``load_state_dict``), so module names stay clean while the authors'
+        layout and the files written by earlier stvsr versions keep loading. Keys already in this
+        model's layout must pass unchanged. The default changes nothing.
+        """
+        return dict(state_dict)
+
     @property
     def capabilities(self) -> Capabilities:
         """What this model accepts (task, space scales, times, input frames, colour order).
@@ -64,6 +79,22 @@ class StvsrModel(nn.Module):
             The folder path.
         """
         return save_pretrained(self, folder, name=name)
+
+
+def _has_filter(module: nn.Module) -> bool:
+    return isinstance(module, StvsrModel) and type(module).filter_state_dict is not StvsrModel.filter_state_dict
+
+
+def _apply_filter(module: StvsrModel, state_dict: dict[str, torch.Tensor], prefix: str) -> None:
+    """Replace the keys of ``state_dict`` under ``prefix`` by ``module.filter_state_dict`` of them (in place)."""
+    own = {k[len(prefix):]: state_dict.pop(k) for k in [k for k in state_dict if k.startswith(prefix)]}
+    state_dict.update({prefix + k: v for k, v in module.filter_state_dict(own).items()})
+
+
+def _filter_on_load(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *_: Any) -> None:
+    if _has_filter(module):
+        assert isinstance(module, StvsrModel)
+        _apply_filter(module, state_dict, prefix)
 
 
 class CheckpointError(ValueError):
@@ -96,9 +127,18 @@ def load_state_dict_strict(
 ) -> None:
     """Load ``state_dict`` into ``model`` requiring the exact key set and shapes.
 
+    The keys first go through ``filter_state_dict`` of every :class:`StvsrModel` in ``model``
+    (the authors' or an earlier stvsr layout mapped onto the module names).
+
     Raises :class:`CheckpointError` naming every missing, unexpected and
     shape-mismatched key (first 20 of each) instead of torch's partial message.
     """
+    filters = [(name, m) for name, m in model.named_modules() if _has_filter(m)]
+    if filters:
+        state_dict = dict(state_dict)
+        for name, m in filters:
+            assert isinstance(m, StvsrModel)
+            _apply_filter(m, state_dict, f"{name}." if name else "")
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]

@@ -34,12 +34,11 @@ from einops import rearrange
 from torch import nn
 
 from stvsr._validate import check_positive_int, check_scale, check_times, check_video
-from stvsr.layers.alignment import ModulatedDeformConv2dPack
+from stvsr.layers.alignment import PCDAlignment, split_flat_pcd_key
 from stvsr.layers.blocks import DropPath, ResidualBlockNoBN, lrelu
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
-from stvsr.ops import deform_conv2d
 
 __all__ = ["MSITF", "MSITFConfig", "convert_msitf"]
 
@@ -78,77 +77,15 @@ class MSITFConfig:
 # ----------------------------------------------------------------------------- feature extraction
 
 
-# ----------------------------------------------------------------------------- PCD (one direction)
+def _pcd(nf: int, groups: int, max_offset: float, authors_compat: bool) -> PCDAlignment:
+    """Zooming Slow-Mo's one-directional PCD (no cascade; DCN offsets bounded to ``+-max_offset``).
 
-
-class _DCNPack(ModulatedDeformConv2dPack):
-    """The authors' ``DCN_sep`` (keys ``weight``, ``bias``, ``conv_offset.*``), run in the weights' dtype.
-
-    Under CPU/GPU autocast the offset features arrive in bfloat16/float16 while the DCN weights stay
-    float32; the deformable sampling then runs in float32 (it upcasts half inputs anyway).
+    The DCN at each level deforms ``(fea1 + fea2) / 2``, or ``fea1`` only with ``authors_compat``:
+    the released code deforms ``(fea1 + fea1) / 2``, and checkpoints trained with it depend on that.
     """
-
-    def forward(self, x: torch.Tensor, feat: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
-        offset, mask = self.offsets_and_mask(x if feat is None else feat)
-        dt = self.weight.dtype
-        return deform_conv2d(
-            x.to(dt), offset.to(dt), self.weight, self.bias, self.stride, self.padding, self.dilation, mask.to(dt)
-        )
-
-
-class _PCDAlign(nn.Module):
-    """Zooming-Slow-Mo's PCD alignment, one direction (keys ``L{3,2,1}_*_1``).
-
-    Offsets come from ``cat(fea1, fea2)`` coarse to fine (coarser offsets upsampled x2 and doubled);
-    the DCN at each level deforms ``fea1`` (``authors_compat``) or ``(fea1 + fea2) / 2``.
-    """
-
-    def __init__(self, nf: int, groups: int, max_offset: float, authors_compat: bool) -> None:
-        super().__init__()
-        self.authors_compat = authors_compat
-
-        def dcn() -> _DCNPack:
-            return _DCNPack(nf, nf, 3, 1, 1, deform_groups=groups, max_offset=max_offset)
-
-        self.L3_offset_conv1_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L3_offset_conv2_1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.L3_dcnpack_1 = dcn()
-        self.L2_offset_conv1_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L2_offset_conv2_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L2_offset_conv3_1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.L2_dcnpack_1 = dcn()
-        self.L2_fea_conv_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L1_offset_conv1_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L1_offset_conv2_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L1_offset_conv3_1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.L1_dcnpack_1 = dcn()
-        self.L1_fea_conv_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-
-    def _source(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        # the released code deforms (fea1 + fea1) / 2, i.e. fea1: trained checkpoints depend on it
-        return a if self.authors_compat else (a + b) / 2
-
-    @staticmethod
-    def _up(x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-
-    def forward(self, fea1: Sequence[torch.Tensor], fea2: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Pyramids ``[L1 (B,C,H,W), L2 (H/2), L3 (H/4)]`` of both inputs -> ``(B, C, H, W)``."""
-        l3_off = lrelu(self.L3_offset_conv1_1(torch.cat((fea1[2], fea2[2]), 1)))
-        l3_off = lrelu(self.L3_offset_conv2_1(l3_off))
-        l3_fea = lrelu(self.L3_dcnpack_1(self._source(fea1[2], fea2[2]), l3_off))
-
-        l2_off = lrelu(self.L2_offset_conv1_1(torch.cat((fea1[1], fea2[1]), 1)))
-        l2_off = lrelu(self.L2_offset_conv2_1(torch.cat((l2_off, self._up(l3_off) * 2), 1)))
-        l2_off = lrelu(self.L2_offset_conv3_1(l2_off))
-        l2_fea = self.L2_dcnpack_1(self._source(fea1[1], fea2[1]), l2_off)
-        l2_fea = lrelu(self.L2_fea_conv_1(torch.cat((l2_fea, self._up(l3_fea)), 1)))
-
-        l1_off = lrelu(self.L1_offset_conv1_1(torch.cat((fea1[0], fea2[0]), 1)))
-        l1_off = lrelu(self.L1_offset_conv2_1(torch.cat((l1_off, self._up(l2_off) * 2), 1)))
-        l1_off = lrelu(self.L1_offset_conv3_1(l1_off))
-        l1_fea = self.L1_dcnpack_1(self._source(fea1[0], fea2[0]), l1_off)
-        return self.L1_fea_conv_1(torch.cat((l1_fea, self._up(l2_fea)), 1))
+    return PCDAlignment(
+        nf, groups, 3, max_offset, cascade=False, deform_input="nbr" if authors_compat else "mean"
+    )
 
 
 class _EasyPCD(nn.Module):
@@ -160,7 +97,7 @@ class _EasyPCD(nn.Module):
         self.fea_L2_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.fea_L3_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
         self.fea_L3_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.pcd_align = _PCDAlign(nf, groups, max_offset, authors_compat)
+        self.pcd_align = _pcd(nf, groups, max_offset, authors_compat)
         self.fusion = nn.Conv2d(nf, nf, 1)
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
@@ -489,7 +426,7 @@ class MSITF(StvsrModel):
         self.fea_L2_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.fea_L3_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
         self.fea_L3_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.pcd_align = _PCDAlign(nf, groups, cfg.max_offset, authors_compat)
+        self.pcd_align = _pcd(nf, groups, cfg.max_offset, authors_compat)
         self.fusion = nn.Conv2d(nf, nf, 1)
         self.ConvBLSTM = _BiDeformableConvLSTM(nf, groups, cfg.max_offset, authors_compat)
         self.attn = _TemporalAttention(nf, attn_heads)
@@ -507,6 +444,15 @@ class MSITF(StvsrModel):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+    def filter_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The authors' flat PCD keys (``pcd_align.L3_offset_conv1_1.weight``) -> :class:`PCDAlignment`'s
+        (``pcd_align.offset_conv1.l3.weight``); other keys unchanged."""
+        out = {}
+        for key, value in state_dict.items():
+            flat = split_flat_pcd_key(key)
+            out[key if flat is None else ".".join(filter(None, (flat[0], flat[2])))] = value
+        return out
 
     def network(self, x: torch.Tensor) -> torch.Tensor:
         """The authors' ``Net.forward``: ``(B, N, 3, h, w)`` RGB -> ``(B, 2N-1, 3, 4h, 4w)``, unclamped."""
@@ -573,7 +519,8 @@ _REGENERATED = ("relative_coords_table", "relative_position_index", "attn_mask")
 def convert_msitf(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> MSITF:
     """Load a checkpoint of the authors' ``Net`` (``mystvsr07.py``) into :class:`MSITF`.
 
-    Keys are the authors' (a ``module.`` prefix from DataParallel is tolerated); the Swin buffers
+    Keys are the authors' (a ``module.`` prefix from DataParallel is tolerated; the flat PCD names are
+    mapped by :meth:`MSITF.filter_state_dict` while loading); the Swin buffers
     ``relative_coords_table``, ``relative_position_index`` and ``attn_mask`` are dropped (stvsr
     recomputes them; they are constants of the window size).
     """

@@ -16,16 +16,18 @@ Pipeline (N LR frames -> 2N-1 HR frames, x4, RGB):
 4. Reconstruction: a trimmed Swin2SR trunk (6 residual SwinV2 groups of 2 blocks, window 8)
    per frame, crop, two PixelShuffle x2 stages, plus a trilinear upsampling of the input clip.
 
-Authors' quirk kept behind ``authors_compat=True`` (a checkpoint depends on it): every PCD module
-deforms ``(fea1 + fea1) / 2`` = its first argument's features only (frame i; the LSTM input);
-the second argument (frame i+1; the LSTM state) only drives the offsets.
+Authors' quirk kept behind ``authors_compat=True``, which the ``msitf`` registry entry and the
+converter set (checkpoints trained with the authors' code depend on it; the class default is False,
+as for every stvsr model): every PCD module deforms ``(fea1 + fea1) / 2`` = its first argument's
+features only (frame i; the LSTM input); the second argument (frame i+1; the LSTM state) only
+drives the offsets. Without it the DCNs deform ``(fea1 + fea2) / 2``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -45,7 +47,8 @@ __all__ = ["MSITF", "MSITFConfig", "convert_msitf"]
 
 @dataclass
 class MSITFConfig:
-    """Constructor arguments of :class:`MSITF` (``MSITF(**asdict(cfg))`` rebuilds the model).
+    """The configuration of :class:`MSITF`, its one declaration (``MSITF(cfg)``, ``MSITF(**asdict(cfg))``,
+    ``MSITF(cfg, **changes)`` and ``MSITF(**fields)`` all build from it).
 
     Attributes:
         nf: feature width (64).
@@ -58,7 +61,9 @@ class MSITFConfig:
         mlp_ratio: Swin MLP expansion (2).
         attn_heads: heads of the temporal self-attention (8).
         drop_path_rate: stochastic depth of the trunk, ramped 0 -> rate over its blocks (0.1; training only).
-        authors_compat: keep the released PCD quirk (deform frame i's features only).
+        authors_compat: reproduce the released code: its PCD quirk (deform frame i's features only).
+            False by default like every stvsr model; the ``msitf`` registry entry and
+            :func:`convert_msitf` set it, since checkpoints trained with the authors' code depend on it.
     """
 
     nf: int = 64
@@ -71,7 +76,14 @@ class MSITFConfig:
     mlp_ratio: float = 2.0
     attn_heads: int = 8
     drop_path_rate: float = 0.1
-    authors_compat: bool = True
+    authors_compat: bool = False
+
+    def __post_init__(self) -> None:  # JSON-friendly values whatever the caller passed (tuples, ints)
+        self.max_offset = float(self.max_offset)
+        self.swin_depths = [int(d) for d in self.swin_depths]
+        self.swin_heads = [int(h) for h in self.swin_heads]
+        self.mlp_ratio = float(self.mlp_ratio)
+        self.drop_path_rate = float(self.drop_path_rate)
 
 
 # ----------------------------------------------------------------------------- feature extraction
@@ -363,7 +375,8 @@ class _SwinTrunk(nn.Module):
 class MSITF(StvsrModel):
     """MSITF space-time video super-resolution: N LR frames -> 2N-1 HR frames (x4, midpoints only).
 
-    ``MSITF(**config)`` rebuilds a model from ``model.config`` (the fields of :class:`MSITFConfig`).
+    ``MSITF(**model.config)`` rebuilds a model (``config``: the fields of :class:`MSITFConfig`; an
+    ``MSITFConfig`` may also be passed first, keywords replacing its fields).
 
     Forward (stvsr contract): ``model(lr, scale=4.0, times=(0.5,))`` with ``lr`` ``(B, N, 3, h, w)``
     RGB in [0, 1], N >= 2 (trained with N = 4) -> ``(B, 2N-1, 3, 4h, 4w)`` RGB,
@@ -375,34 +388,10 @@ class MSITF(StvsrModel):
     def capabilities(self) -> Capabilities:
         return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,), trained_frames=4)
 
-    def __init__(
-        self,
-        nf: int = 64,
-        groups: int = 8,
-        front_rbs: int = 5,
-        max_offset: float = 10.0,
-        swin_depths: Sequence[int] = (2, 2, 2, 2, 2, 2),
-        swin_heads: Sequence[int] = (4, 4, 4, 4, 4, 4),
-        window_size: int = 8,
-        mlp_ratio: float = 2.0,
-        attn_heads: int = 8,
-        drop_path_rate: float = 0.1,
-        authors_compat: bool = True,
-    ) -> None:
+    def __init__(self, config: MSITFConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        cfg = MSITFConfig(
-            nf,
-            groups,
-            front_rbs,
-            float(max_offset),
-            [int(d) for d in swin_depths],
-            [int(h) for h in swin_heads],
-            window_size,
-            float(mlp_ratio),
-            attn_heads,
-            float(drop_path_rate),
-            authors_compat,
-        )
+        cfg = replace(config, **overrides) if config is not None else MSITFConfig(**overrides)
+        nf, groups, window_size, authors_compat = cfg.nf, cfg.groups, cfg.window_size, cfg.authors_compat
         for name in ("nf", "groups", "front_rbs", "window_size", "attn_heads"):
             value = getattr(cfg, name)
             check_positive_int(value, name)
@@ -421,7 +410,7 @@ class MSITF(StvsrModel):
         # features are padded so that the pyramid (/4) and the Swin windows tile exactly (8 as released)
         self.pad_multiple = math.lcm(4, window_size)
         self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
-        self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(front_rbs)])
+        self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(cfg.front_rbs)])
         self.fea_L2_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
         self.fea_L2_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.fea_L3_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
@@ -429,8 +418,10 @@ class MSITF(StvsrModel):
         self.pcd_align = _pcd(nf, groups, cfg.max_offset, authors_compat)
         self.fusion = nn.Conv2d(nf, nf, 1)
         self.ConvBLSTM = _BiDeformableConvLSTM(nf, groups, cfg.max_offset, authors_compat)
-        self.attn = _TemporalAttention(nf, attn_heads)
-        self.recon_trunk = _SwinTrunk(nf, cfg.swin_depths, cfg.swin_heads, window_size, mlp_ratio, drop_path_rate)
+        self.attn = _TemporalAttention(nf, cfg.attn_heads)
+        self.recon_trunk = _SwinTrunk(
+            nf, cfg.swin_depths, cfg.swin_heads, window_size, cfg.mlp_ratio, cfg.drop_path_rate
+        )
         self.upconv1 = nn.Conv2d(nf, 4 * nf, 3, 1, 1)
         self.upconv2 = nn.Conv2d(nf, 4 * nf, 3, 1, 1)
         self.HRconv = nn.Conv2d(nf, nf, 3, 1, 1)
@@ -526,7 +517,7 @@ def convert_msitf(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> M
     """
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
     sd = {k: v for k, v in sd.items() if k.rsplit(".", 1)[-1] not in _REGENERATED}
-    model = MSITF(**overrides)
+    model = msitf(**overrides)
     load_state_dict_strict(model, sd, what="MSITF checkpoint")
     return model.eval()
 
@@ -548,5 +539,6 @@ _CARD = {
 
 @register_model("msitf", converter=convert_msitf, card=_CARD)
 def msitf(**overrides: Any) -> MSITF:
-    """MSITF as in the authors' test scripts (nf 64, 8 DCN groups, Swin2SR trunk 6 x 2 blocks)."""
-    return MSITF(**overrides)
+    """MSITF as in the authors' test scripts (nf 64, 8 DCN groups, Swin2SR trunk 6 x 2 blocks), with their
+    PCD quirk (``authors_compat=True``, which ``overrides`` may change)."""
+    return MSITF(**{"authors_compat": True, **overrides})

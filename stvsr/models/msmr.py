@@ -85,7 +85,8 @@ __all__ = ["MsMr", "MsMrConfig", "convert_msmr_arb", "convert_msmr_fix", "msmr_a
 # ----------------------------------------------------------------------------- configuration
 @dataclass(frozen=True)
 class MsMrConfig:
-    """Constructor arguments of :class:`MsMr` (``MsMr(**asdict(cfg))``).
+    """The configuration of :class:`MsMr`, its one declaration: ``MsMr(cfg)``, ``MsMr(**asdict(cfg))``,
+    ``MsMr(cfg, **changes)`` and ``MsMr(**fields)`` all build from it.
 
     Attributes:
         variant: ``"fix"`` (cascaded depth-to-space, 3D temporal fusion) or ``"arb"``
@@ -326,7 +327,8 @@ _PCD_BRANCHES = {"1": "pcd_ab", "2": "pcd_ba"}  # the authors' branch suffix -> 
 class MsMr(StvsrModel):
     """MsMr space-time video super-resolution (both released variants; see the module docstring).
 
-    Args: the fields of :class:`MsMrConfig`. ``self.config`` holds them as a dict.
+    Args: an :class:`MsMrConfig` and/or its fields as keywords (they replace the config's).
+    ``self.config`` holds the fields as a dict.
 
     Forward: ``model(lr (B, T, 3, h, w) in [0, 1], scale=4.0 | (sh, sw), times=(0.5,),
     authors_compat=None)`` -> ``(B, T + (T-1)*K, 3, H, W)``.
@@ -340,28 +342,19 @@ class MsMr(StvsrModel):
             return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,))
         return Capabilities(task="stvsr")
 
-    def __init__(
-        self,
-        variant: str = "fix",
-        mid_channels: int = 64,
-        num_blocks: int = 30,
-        feat_blocks: int = 5,
-        sa_every: int = 5,
-        up_channels: int = 32,
-        authors_compat: bool = False,
-    ) -> None:
+    def __init__(self, config: MsMrConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        if variant not in ("fix", "arb"):
-            raise ValueError(f"variant must be 'fix' or 'arb', got {variant!r}")
-        for name, v in (("mid_channels", mid_channels), ("num_blocks", num_blocks), ("up_channels", up_channels)):
-            check_positive_int(v, name)
-        if mid_channels % 16:
-            raise ValueError(f"mid_channels must be a multiple of 16 (deformable groups), got {mid_channels}")
-        cfg = MsMrConfig(variant, mid_channels, num_blocks, feat_blocks, sa_every, up_channels, authors_compat)
+        cfg = replace(config or MsMrConfig(), **overrides)
+        if cfg.variant not in ("fix", "arb"):
+            raise ValueError(f"variant must be 'fix' or 'arb', got {cfg.variant!r}")
+        for name in ("mid_channels", "num_blocks", "up_channels"):
+            check_positive_int(getattr(cfg, name), name)
+        if cfg.mid_channels % 16:
+            raise ValueError(f"mid_channels must be a multiple of 16 (deformable groups), got {cfg.mid_channels}")
         self.config = asdict(cfg)
-        self.variant = variant
-        self.authors_compat = authors_compat
-        c = mid_channels
+        self.variant = variant = cfg.variant
+        self.authors_compat = cfg.authors_compat
+        c, num_blocks, feat_blocks, up_channels = cfg.mid_channels, cfg.num_blocks, cfg.feat_blocks, cfg.up_channels
 
         # 1) flows
         self.spy = SpyNet()
@@ -376,7 +369,7 @@ class MsMr(StvsrModel):
         else:
 
             def trunk(cin: int, n: int) -> ScaleAwareResidualBlocks:
-                return ScaleAwareResidualBlocks(cin, c, n, every=sa_every, mask_channels=16, num_experts=4)
+                return ScaleAwareResidualBlocks(cin, c, n, every=cfg.sa_every, mask_channels=16, num_experts=4)
 
             self.lr_feat_extract = trunk(3, feat_blocks)
             self.backward_resblocks = trunk(c, num_blocks)
@@ -394,7 +387,8 @@ class MsMr(StvsrModel):
         out = {}
         for key, value in state_dict.items():
             flat = split_flat_pcd_key(key)
-            out[key if flat is None else f"{flat[0]}.{_PCD_BRANCHES[flat[1]]}.{flat[2]}"] = value
+            renamed = flat is not None and flat[1] in _PCD_BRANCHES
+            out[f"{flat[0]}.{_PCD_BRANCHES[flat[1]]}.{flat[2]}" if flat and renamed else key] = value
         return out
 
     # -- helpers ---------------------------------------------------------------------------
@@ -426,7 +420,7 @@ class MsMr(StvsrModel):
     ) -> list[torch.Tensor]:
         up = self.arb_upample
         if isinstance(up, ArbitraryDepthToSpace):
-            return up.grids(lr_size, sh, sw, out_size, like, authors_grid=compat)
+            return up.grids(lr_size, sh, sw, out_size, like, authors_compat=compat)
         assert isinstance(up, CascadeDepthToSpace)
         return up.grids(lr_size, sh, sw, out_size, like)
 
@@ -550,8 +544,7 @@ _CARD_COMMON: dict[str, Any] = {
 
 
 def _build(variant: str, overrides: Mapping[str, Any]) -> MsMr:
-    cfg = replace(MsMrConfig(variant=variant), **dict(overrides))
-    return MsMr(**asdict(cfg))
+    return MsMr(MsMrConfig(variant=variant), **overrides)
 
 
 def _convert(variant: str, state_dict: Mapping[str, torch.Tensor]) -> MsMr:

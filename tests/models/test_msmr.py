@@ -7,7 +7,7 @@ import torch
 
 from stvsr.models._base import CheckpointError, load_state_dict_strict
 from stvsr.models._windowed import iter_windowed, plan_windows, windowed_forward
-from stvsr.models.msmr import MsMr, convert_msmr_arb, convert_msmr_fix, msmr_arb, msmr_fix
+from stvsr.models.msmr import MsMr, MsMrConfig, convert_msmr_arb, convert_msmr_fix, msmr_arb, msmr_fix
 from stvsr.zoo._catalog import get_entry
 
 SMALL = {"mid_channels": 16, "num_blocks": 2, "feat_blocks": 1, "sa_every": 1, "up_channels": 8}
@@ -98,6 +98,11 @@ def test_authors_compat_attribute_and_config() -> None:
     assert model.config["authors_compat"] is True
     rebuilt = MsMr(**model.config)
     assert rebuilt.authors_compat is True and rebuilt.variant == "arb"
+    from_cfg = MsMr(MsMrConfig(**model.config), num_blocks=3)  # a config, keywords replacing its fields
+    assert from_cfg.config == {**model.config, "num_blocks": 3}
+    assert MsMr().config["authors_compat"] is False
+    with pytest.raises(TypeError, match="bogus"):
+        MsMr(bogus=1)
 
 
 def test_palindromic_clips(small: MsMr) -> None:

@@ -518,6 +518,7 @@ def convert_msitf(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> M
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
     sd = {k: v for k, v in sd.items() if k.rsplit(".", 1)[-1] not in _REGENERATED}
     model = msitf(**overrides)
+    assert isinstance(model, MSITF)  # the registry entry: with the authors' behaviour
     load_state_dict_strict(model, sd, what="MSITF checkpoint")
     return model.eval()
 

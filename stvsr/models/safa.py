@@ -480,6 +480,7 @@ def convert_safa(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> SA
     else:
         sd = dict(state_dict)
     model = safa(**overrides)
+    assert isinstance(model, SAFA)  # the registry entry: with the authors' behaviour
     load_state_dict_strict(model, sd, what="SAFA checkpoint")
     return model.eval()
 

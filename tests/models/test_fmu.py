@@ -158,6 +158,15 @@ def test_determinism_batch_and_align_corners_switch() -> None:
     torch.testing.assert_close(legacy_off.hr_keyframes, a.hr_keyframes)  # RSDN has no warp
 
 
+def test_authors_compat_config_and_old_name() -> None:
+    from stvsr.models.fmu import FMUConfig, fmu
+
+    assert FMU(**TINY).config["authors_compat"] is False  # the default of every stvsr model
+    legacy = fmu(**TINY, align_corners=False)  # a stvsr 0.1.0 config: the authors' code as it runs today
+    assert legacy.config["authors_compat"] is True and legacy.align_corners is False
+    assert FMU(FMUConfig(**TINY), rsdn_blocks=2).config == {**FMU(**TINY).config, "rsdn_blocks": 2}
+
+
 def test_stvsr_contract_windows() -> None:
     model = tiny_model(2)
     lr = torch.rand(1, 3, 3, 8, 8)

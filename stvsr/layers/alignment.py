@@ -8,8 +8,8 @@
 * :class:`FlowGuidedDeformAlignment`: BasicVSR++'s first-order flow-guided deformable
   alignment (the ``deform_align`` of MsMr): offsets are a bounded residual on top of an
   optical flow.
-* :class:`PCDAlignment`: EDVR's Pyramid, Cascading and Deformable alignment (Wang et al.,
-  CVPRW 2019).
+* :class:`PCDAlignment`: Pyramid, Cascading and Deformable alignment (EDVR, Wang et al.,
+  CVPRW 2019), with the variants of Zooming Slow-Mo / MSITF and MsMr (one block for all).
 
 Offsets use torchvision's / mmcv's layout (per offset group, per kernel tap, ``(dy, dx)``),
 so checkpoints trained with mmcv or torchvision DCNs load unchanged.
@@ -18,6 +18,7 @@ so checkpoints trained with mmcv or torchvision DCNs load unchanged.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import torch
@@ -33,6 +34,7 @@ __all__ = [
     "ModulatedDeformConv2d",
     "ModulatedDeformConv2dPack",
     "PCDAlignment",
+    "split_flat_pcd_key",
 ]
 
 _IntPair = int | tuple[int, int]
@@ -292,13 +294,16 @@ class FlowGuidedDeformAlignment(ModulatedDeformConv2d):
 
 
 class PCDAlignment(nn.Module):
-    """EDVR's Pyramid, Cascading and Deformable alignment (Wang et al., CVPRW 2019).
+    """Pyramid, Cascading and Deformable alignment: EDVR's (Wang et al., CVPRW 2019) and its variants.
+
+    The one PCD block of stvsr: EDVR (``cascade=True``), Zooming Slow-Mo / MSITF (no cascade,
+    ``max_offset``, ``deform_input``) and MsMr's frame synthesis (no cascade, ``double_lrelu``).
 
     Aligns a neighbour frame's feature pyramid to the reference frame's. From the coarsest
     level to the finest: offset features from ``cat[nbr, ref]`` (plus the x2 upsampled,
     x2 scaled offset features of the coarser level), a :class:`DCNPack` on the neighbour's
-    features, fused with the x2 upsampled aligned feature of the coarser level; then a
-    cascading DCN refines the finest result against the reference.
+    features, fused with the x2 upsampled aligned feature of the coarser level; then (EDVR only)
+    a cascading DCN refines the finest result against the reference.
 
     Per level ``l{i}`` (``i = num_levels`` coarsest ... ``1`` finest), keys (basicsr layout):
 
@@ -309,7 +314,11 @@ class PCDAlignment(nn.Module):
       (``weight``, ``bias``, ``conv_offset.weight``, ``conv_offset.bias``);
     * ``feat_conv.l{i}``: conv ``2C -> C`` fusing with the upsampled coarser aligned feature (not at
       the coarsest);
-    * cascading: ``cas_offset_conv1`` (``2C -> C``), ``cas_offset_conv2`` (``C -> C``), ``cas_dcnpack``.
+    * cascading (``cascade=True``): ``cas_offset_conv1`` (``2C -> C``), ``cas_offset_conv2``
+      (``C -> C``), ``cas_dcnpack``.
+
+    The original EDVR / Zooming Slow-Mo code names these flatly (``L3_offset_conv1_1``,
+    ``L2_dcnpack_1``, ``L1_fea_conv_1``, ...): :func:`split_flat_pcd_key` maps such keys here.
 
     All convs are 3x3 with padding 1 and bias; activations are LeakyReLU(0.1) after every offset
     conv, after each level's aligned feature except the finest, and after the cascading DCN.
@@ -319,36 +328,62 @@ class PCDAlignment(nn.Module):
         num_feat: ``C``.
         deform_groups: offset groups of every DCN.
         num_levels: pyramid levels (EDVR: 3).
-        max_offset: optional ``tanh`` bound of every DCN's offsets (see :class:`DCNPack`).
+        max_offset: optional ``tanh`` bound of every DCN's offsets (see :class:`DCNPack`; MSITF: 10).
+        cascade: EDVR's cascading DCN after the finest level (Zooming Slow-Mo, MSITF and MsMr have none).
+        deform_input: what each level's DCN deforms: ``"nbr"`` (EDVR, MsMr, the released MSITF)
+            or ``"mean"``, ``(nbr + ref) / 2`` (what MSITF's code means to do).
+        double_lrelu: apply every conv's LeakyReLU twice (slope 0.01 on negatives; not the DCNs'):
+            MsMr's authors wrap each LeakyReLU-activated ``ConvModule`` in another LeakyReLU, and
+            the released weights depend on it.
 
     Forward: ``nbr_feats`` and ``ref_feats``: sequences of ``num_levels`` tensors, finest first,
     level ``i`` of shape ``(B, C, H_i, W_i)`` -> aligned neighbour feature ``(B, C, H_1, W_1)``.
     """
 
     def __init__(
-        self, num_feat: int = 64, deform_groups: int = 8, num_levels: int = 3, max_offset: float | None = None
+        self,
+        num_feat: int = 64,
+        deform_groups: int = 8,
+        num_levels: int = 3,
+        max_offset: float | None = None,
+        *,
+        cascade: bool = True,
+        deform_input: str = "nbr",
+        double_lrelu: bool = False,
     ) -> None:
         super().__init__()
         c = check_positive_int(num_feat, "num_feat")
         self.num_levels = check_positive_int(num_levels, "num_levels")
+        if deform_input not in ("nbr", "mean"):
+            raise ValueError(f"deform_input must be 'nbr' or 'mean', got {deform_input!r}")
+        self.cascade = bool(cascade)
+        self.deform_input = deform_input
+        self.double_lrelu = bool(double_lrelu)
         self.offset_conv1 = nn.ModuleDict()
         self.offset_conv2 = nn.ModuleDict()
         self.offset_conv3 = nn.ModuleDict()
         self.dcn_pack = nn.ModuleDict()
         self.feat_conv = nn.ModuleDict()
-        for i in range(num_levels, 0, -1):
+        for i in range(num_levels, 0, -1):  # creation order = the original code's (same random init)
             level = f"l{i}"
             coarsest = i == num_levels
             self.offset_conv1[level] = nn.Conv2d(2 * c, c, 3, 1, 1)
             self.offset_conv2[level] = nn.Conv2d(c if coarsest else 2 * c, c, 3, 1, 1)
             if not coarsest:
                 self.offset_conv3[level] = nn.Conv2d(c, c, 3, 1, 1)
-                self.feat_conv[level] = nn.Conv2d(2 * c, c, 3, 1, 1)
             self.dcn_pack[level] = DCNPack(c, c, 3, padding=1, deform_groups=deform_groups, max_offset=max_offset)
-        self.cas_offset_conv1 = nn.Conv2d(2 * c, c, 3, 1, 1)
-        self.cas_offset_conv2 = nn.Conv2d(c, c, 3, 1, 1)
-        self.cas_dcnpack = DCNPack(c, c, 3, padding=1, deform_groups=deform_groups, max_offset=max_offset)
+            if not coarsest:
+                self.feat_conv[level] = nn.Conv2d(2 * c, c, 3, 1, 1)
+        if self.cascade:
+            self.cas_offset_conv1 = nn.Conv2d(2 * c, c, 3, 1, 1)
+            self.cas_offset_conv2 = nn.Conv2d(c, c, 3, 1, 1)
+            self.cas_dcnpack = DCNPack(c, c, 3, padding=1, deform_groups=deform_groups, max_offset=max_offset)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    def _conv_act(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lrelu(x)
+        # not in place: the first LeakyReLU's backward reads its output
+        return F.leaky_relu(x, 0.1) if self.double_lrelu else x
 
     def forward(self, nbr_feats: Sequence[torch.Tensor], ref_feats: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(nbr_feats) != self.num_levels or len(ref_feats) != self.num_levels:
@@ -356,6 +391,7 @@ class PCDAlignment(nn.Module):
                 f"nbr_feats and ref_feats must each hold {self.num_levels} levels (finest first), "
                 f"got {len(nbr_feats)} and {len(ref_feats)}"
             )
+        act = self._conv_act
         up_offset: torch.Tensor | None = None
         up_feat: torch.Tensor | None = None
         feat = nbr_feats[0]
@@ -367,21 +403,56 @@ class PCDAlignment(nn.Module):
                     f"level {i}: nbr_feats and ref_feats must have equal shapes, got {tuple(nbr.shape)} and "
                     f"{tuple(ref.shape)}"
                 )
-            offset = self.lrelu(self.offset_conv1[level](torch.cat((nbr, ref), dim=1)))
+            offset = act(self.offset_conv1[level](torch.cat((nbr, ref), dim=1)))
             if up_offset is None:
-                offset = self.lrelu(self.offset_conv2[level](offset))
+                offset = act(self.offset_conv2[level](offset))
             else:
-                offset = self.lrelu(self.offset_conv2[level](torch.cat((offset, up_offset), dim=1)))
-                offset = self.lrelu(self.offset_conv3[level](offset))
-            feat = self.dcn_pack[level](nbr, offset)
-            if up_feat is not None:
+                offset = act(self.offset_conv2[level](torch.cat((offset, up_offset), dim=1)))
+                offset = act(self.offset_conv3[level](offset))
+            feat = self.dcn_pack[level](nbr if self.deform_input == "nbr" else (nbr + ref) / 2, offset)
+            if up_feat is None:
+                if i > 1:
+                    feat = self.lrelu(feat)
+            else:
                 feat = self.feat_conv[level](torch.cat((feat, up_feat), dim=1))
+                if i > 1:
+                    feat = act(feat)
             if i > 1:
-                feat = self.lrelu(feat)
                 size = nbr_feats[i - 2].shape[-2:]
                 # offsets are in pixels: doubling the resolution doubles them
                 up_offset = 2 * F.interpolate(offset, size=size, mode="bilinear", align_corners=False)
                 up_feat = F.interpolate(feat, size=size, mode="bilinear", align_corners=False)
+        if not self.cascade:
+            return feat
         offset = self.lrelu(self.cas_offset_conv1(torch.cat((feat, ref_feats[0]), dim=1)))
         offset = self.lrelu(self.cas_offset_conv2(offset))
         return self.lrelu(self.cas_dcnpack(feat, offset))
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_levels={self.num_levels}, cascade={self.cascade}, deform_input={self.deform_input!r}, "
+            f"double_lrelu={self.double_lrelu}"
+        )
+
+
+# the original EDVR / Zooming Slow-Mo flat key names: L{level}_{name}_{branch}.{rest}
+_FLAT_PCD_KEY = re.compile(r"(?:(?P<owner>.*)\.)?L(?P<level>\d+)_(?P<name>offset_conv[123]|dcnpack|fea_conv)_(?P<branch>\d+)\.(?P<rest>.+)")
+_FLAT_PCD_NAMES = {"dcnpack": "dcn_pack", "fea_conv": "feat_conv"}
+
+
+def split_flat_pcd_key(key: str) -> tuple[str, str, str] | None:
+    """A flat PCD key of the original EDVR / Zooming Slow-Mo code as ``(owner, branch, PCDAlignment key)``.
+
+    ``"insert.L3_offset_conv1_2.conv.weight"`` -> ``("insert", "2", "offset_conv1.l3.weight")``:
+    ``owner`` is the module path holding the flat names (``""`` at the root), ``branch`` the
+    trailing index of the flat name (several PCDs may share one owner) and the mmcv ``ConvModule``
+    wrapper (``.conv.``) of a conv is dropped. Any other key gives None. Checkpoint key filters
+    (``filter_state_dict`` of MSITF and MsMr) build their renames from it.
+    """
+    m = _FLAT_PCD_KEY.fullmatch(key)
+    if m is None:
+        return None
+    name, rest = m["name"], m["rest"]
+    if name != "dcnpack":
+        rest = rest.removeprefix("conv.")
+    return m["owner"] or "", m["branch"], f"{_FLAT_PCD_NAMES.get(name, name)}.l{m['level']}.{rest}"

@@ -253,20 +253,20 @@ class ArbitraryDepthToSpace(_FuseHead):
         scale_w: float,
         out_size: tuple[int, int],
         like: torch.Tensor,
-        authors_grid: bool = False,
+        authors_compat: bool = False,
     ) -> list[torch.Tensor]:
         """The three ``(1, H, W, 2)`` learned sampling grids.
 
-        ``authors_grid=True`` evaluates the offset MLP at ``round(rho * r * h)`` and
-        resizes it to ``out_size`` (what the released code does; it differs from
-        evaluating at ``out_size`` when the authors evened an odd size).
+        ``authors_compat=True`` evaluates the offset MLP at ``round(rho * r * h)`` and resizes
+        it to ``out_size`` (what MsMr's released code does; it differs from evaluating at
+        ``out_size`` when the authors evened an odd size).
         """
         h, w = lr_size
         out = []
         for r in _BRANCHES:
             rho_h, rho_w = scale_h / r, scale_w / r
             size_b = (r * h, r * w)
-            mlp = (round(rho_h * size_b[0]), round(rho_w * size_b[1])) if authors_grid else None
+            mlp = (round(rho_h * size_b[0]), round(rho_w * size_b[1])) if authors_compat else None
             out.append(self.sa_up.grid(size_b, rho_h, rho_w, out_size, like, mlp_size=mlp))
         return out
 

@@ -1,13 +1,10 @@
-"""What every stvsr model shares: a JSON-serialisable ``config``, ``save_pretrained``
-(a Hugging Face-compatible folder) and strict loading of the authors' state_dicts
-with an error that lists every mismatch."""
+"""What every stvsr model shares: a JSON-serialisable ``config``, ``save_pretrained`` (a Hugging
+Face-compatible folder; the format lives in :mod:`stvsr.models._hub`), the checkpoint key filter
+and strict loading of state_dicts with an error that lists every mismatch."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,14 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from stvsr._version import __version__
-from stvsr.models._capabilities import Capabilities, capabilities_of
-
-# layout of a save_pretrained folder (read back by stvsr.load(folder) / "hf-hub:org/repo")
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-README_NAME = "README.md"
-FOLDER_FORMAT = 1
+from stvsr.models import _hub
+from stvsr.models._capabilities import Capabilities
 
 
 class StvsrModel(nn.Module):
@@ -38,6 +29,21 @@ class StvsrModel(nn.Module):
     #: True where ``forward`` announces its steps (:func:`stvsr._progress.steps`): progress bars then
     #: move from the first step of the first call, without a calibration run
     announces_steps: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        # torch's own load_state_dict (training resumes, EMA, tools) maps keys like the zoo does
+        self._register_load_state_dict_pre_hook(_filter_on_load, with_module=True)
+
+    def filter_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Map other key layouts of this model's checkpoints onto its module names (timm's ``checkpoint_filter_fn``).
+
+        Every load goes through it (:func:`load_state_dict_strict`, hence converters, ``stvsr.load``
+        and saved folders, and ``load_state_dict``), so module names stay clean while the authors'
+        layout and the files written by earlier stvsr versions keep loading. Keys already in this
+        model's layout must pass unchanged. The default changes nothing.
+        """
+        return dict(state_dict)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -66,7 +72,23 @@ class StvsrModel(nn.Module):
         Returns:
             The folder path.
         """
-        return save_pretrained(self, folder, name=name)
+        return _hub.save_pretrained(self, folder, name=name)
+
+
+def _has_filter(module: nn.Module) -> bool:
+    return isinstance(module, StvsrModel) and type(module).filter_state_dict is not StvsrModel.filter_state_dict
+
+
+def _apply_filter(module: StvsrModel, state_dict: dict[str, torch.Tensor], prefix: str) -> None:
+    """Replace the keys of ``state_dict`` under ``prefix`` by ``module.filter_state_dict`` of them (in place)."""
+    own = {k[len(prefix):]: state_dict.pop(k) for k in [k for k in state_dict if k.startswith(prefix)]}
+    state_dict.update({prefix + k: v for k, v in module.filter_state_dict(own).items()})
+
+
+def _filter_on_load(module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *_: Any) -> None:
+    if _has_filter(module):
+        assert isinstance(module, StvsrModel)
+        _apply_filter(module, state_dict, prefix)
 
 
 class CheckpointError(ValueError):
@@ -99,9 +121,18 @@ def load_state_dict_strict(
 ) -> None:
     """Load ``state_dict`` into ``model`` requiring the exact key set and shapes.
 
+    The keys first go through ``filter_state_dict`` of every :class:`StvsrModel` in ``model``
+    (the authors' or an earlier stvsr layout mapped onto the module names).
+
     Raises :class:`CheckpointError` naming every missing, unexpected and
     shape-mismatched key (first 20 of each) instead of torch's partial message.
     """
+    filters = [(name, m) for name, m in model.named_modules() if _has_filter(m)]
+    if filters:
+        state_dict = dict(state_dict)
+        for name, m in filters:
+            assert isinstance(m, StvsrModel)
+            _apply_filter(m, state_dict, f"{name}." if name else "")
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -120,98 +151,3 @@ def load_state_dict_strict(
     with torch.no_grad():
         for k, v in own.items():
             v.copy_(state_dict[k].to(v.dtype))
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` if JSON can hold it, recursively; drops what it cannot (callables, tensors)."""
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, Mapping):
-        out = {str(k): _json_safe(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v is not _DROP}
-    if isinstance(value, (list, tuple)):
-        return [v for v in (_json_safe(x) for x in value) if v is not _DROP]
-    return _DROP
-
-
-_DROP = object()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_pretrained(model: nn.Module, folder: str | os.PathLike[str], *, name: str | None = None) -> Path:
-    """Function form of :meth:`StvsrModel.save_pretrained` (any registry-built module with ``config``)."""
-    from safetensors.torch import save as save_safetensors
-
-    from stvsr.models._registry import get_entry, render_model_card
-
-    name = name or getattr(model, "registry_name", None)
-    if not name:
-        raise ValueError(
-            f"save_pretrained needs the registry name of this {type(model).__name__}: build it with "
-            "stvsr.load(name, ...) or pass name='...'"
-        )
-    entry = get_entry(name)
-    config = getattr(model, "config", None)
-    if not isinstance(config, Mapping):
-        raise TypeError(f"{type(model).__name__}.config must be a dict of constructor arguments to save it")
-    try:
-        config_json = json.dumps(dict(config), sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{type(model).__name__}.config is not JSON-serialisable: {exc}") from exc
-    tag = getattr(model, "weights_tag", None)
-    tag = tag if tag in entry.weights else None
-    caps = capabilities_of(model)  # the model's own (its config may differ from the entry's default)
-    card = {**entry.tag_card(tag), **caps.card_fields()}
-
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    # clone: safetensors refuses tensors that share storage (tied weights, views)
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    metadata = {
-        "format": "pt",
-        "stvsr_registry_name": name,
-        "stvsr_config": config_json,
-        "stvsr_version": __version__,
-    }
-    data = save_safetensors(tensors, metadata=metadata)
-    atomic_write_bytes(out / WEIGHTS_NAME, data)
-    digest = hashlib.sha256(data).hexdigest()
-    doc = {
-        "library_name": "stvsr",
-        "stvsr_version": __version__,
-        "format_version": FOLDER_FORMAT,
-        "registry_name": name,
-        "tag": tag,
-        "architecture": type(model).__name__,
-        "config": json.loads(config_json),
-        "weights": {"filename": WEIGHTS_NAME, "sha256": digest},
-        "card": _json_safe(card),
-    }
-    atomic_write_bytes(out / CONFIG_NAME, (json.dumps(doc, indent=2) + "\n").encode())
-    readme = render_model_card(name, card, caps, tag=tag, version=__version__)
-    atomic_write_bytes(out / README_NAME, readme.encode())
-    return out

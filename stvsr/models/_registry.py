@@ -107,7 +107,6 @@ __all__ = [
     "get_entry",
     "register_model",
     "register_weights",
-    "render_model_card",
 ]
 
 Builder = Callable[..., nn.Module]
@@ -282,78 +281,3 @@ def entries() -> Mapping[str, ModelEntry]:
 def entry_names(pattern: str = "*") -> list[str]:
     """Registered names matching the shell-style ``pattern``, sorted."""
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return f"x{int(value)}"
-    if isinstance(value, float):
-        return f"x{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + "]"
-    return "-" if value is None else str(value)
-
-
-def render_model_card(
-    name: str, card: Mapping[str, Any], capabilities: Capabilities, *, tag: str | None = None, version: str = ""
-) -> str:
-    """A Hugging Face ``README.md`` (YAML front matter + sections) from a registry card and the capabilities."""
-    caps = capabilities.card_fields()
-    full = f"{name}.{tag}" if tag else name
-    lic = str(card.get("licence") or "other")
-    hf_licence = lic.lower() if re.match(r"^[A-Za-z0-9.\-]+$", lic) else "other"
-    lines = ["---", "library_name: stvsr", f"license: {hf_licence}", "tags:", "- stvsr", "- video-super-resolution"]
-    lines.append(f"- {capabilities.task}")
-    lines += ["---", "", f"# {full}", ""]
-    if card.get("summary"):
-        lines += [str(card["summary"]), ""]
-    lines += ["## Model details", ""]
-    paper = card.get("paper")
-    if isinstance(paper, Mapping):
-        lines.append(f"- **Paper:** {paper.get('title', '?')} ({paper.get('venue', '?')}, {paper.get('year', '?')})")
-    elif paper:
-        lines.append(f"- **Paper:** {paper}")
-    for label, key in (
-        ("Original code", "authors_repo"),
-        ("Licence of the original code", "licence"),
-        ("Task", "task"),
-        ("Space scale", "space_scale"),
-        ("Time stamps", "time"),
-        ("Input frames", "input_frames"),
-        ("Colour order", "colour"),
-        ("Parameters", "params"),
-        ("Training data", "training_data"),
-        ("Provenance", "provenance"),
-    ):
-        value = caps[key] if key in caps else card.get(key)
-        if value is None:
-            continue
-        if key == "params" and isinstance(value, int):
-            text = f"{value:,}"
-        elif key in ("space_scale", "time"):
-            text = _fmt(value)
-        else:
-            text = str(value)
-        lines.append(f"- **{label}:** {text}")
-    metrics = card.get("metrics") or []
-    if metrics:
-        lines += ["", "## Metrics", "", "| dataset | PSNR | SSIM | protocol |", "|---|---|---|---|"]
-        for m in metrics:
-            lines.append(
-                f"| {m.get('dataset', '')} | {m.get('psnr', '')} | {m.get('ssim', '')} | {m.get('protocol', '')} |"
-            )
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "import stvsr",
-        "",
-        f'model = stvsr.load("{full}")  # from the stvsr registry',
-        'model = stvsr.load("hf-hub:<org>/<repo>")  # this folder on the Hub, or stvsr.load("<this folder>")',
-        "```",
-        "",
-    ]
-    if version:
-        lines += [f"Saved with stvsr {version}.", ""]
-    return "\n".join(lines)

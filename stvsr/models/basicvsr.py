@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -57,7 +57,8 @@ __all__ = [
 
 @dataclass
 class BasicVSRConfig:
-    """``BasicVSR(**asdict(config))`` rebuilds the model (``model.config`` holds this dict)."""
+    """The configuration of :class:`BasicVSR`, its one declaration: ``BasicVSR(cfg)``,
+    ``BasicVSR(**asdict(cfg))`` and ``BasicVSR(cfg, **changes)`` build from it (``model.config`` holds this dict)."""
 
     num_feat: int = 64  # channels of the hidden state
     num_block: int = 30  # residual blocks per propagation trunk (the released models use 30)
@@ -80,11 +81,12 @@ class BasicVSR(StvsrModel):
     def capabilities(self) -> Capabilities:
         return Capabilities(task="vsr", space_scales=(4.0,), times=(), min_frames=1)
 
-    def __init__(self, num_feat: int = 64, num_block: int = 30) -> None:
+    def __init__(self, config: BasicVSRConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        check_positive_int(num_feat, "num_feat")
-        check_positive_int(num_block, "num_block")
-        self.config = asdict(BasicVSRConfig(num_feat=num_feat, num_block=num_block))
+        cfg = replace(config, **overrides) if config is not None else BasicVSRConfig(**overrides)
+        num_feat = check_positive_int(cfg.num_feat, "num_feat")
+        num_block = check_positive_int(cfg.num_block, "num_block")
+        self.config = asdict(cfg)
         self.num_feat = num_feat
         self.spynet = SpyNet()
         self.backward_trunk = ResidualBlocksWithInputConv(num_feat + 3, num_feat, num_block)
@@ -292,7 +294,7 @@ _SPYNET_CARD: dict[str, Any] = {
 @register_model("basicvsr", converter=convert_basicvsr, card=_BASICVSR_CARD)
 def basicvsr(**overrides: Any) -> BasicVSR:
     """BasicVSR with the released configuration (64 channels, 30 blocks per trunk)."""
-    return BasicVSR(**asdict(BasicVSRConfig(**overrides)))
+    return BasicVSR(**overrides)
 
 
 @register_model("spynet", converter=convert_spynet, card=_SPYNET_CARD)

@@ -21,13 +21,14 @@ between I1 and I2, top to bottom like the paper's figure:
 **Colour**: the authors' weights expect BGR (cv2 frames); every public method here
 takes and returns RGB and flips channels inside.
 
-**Warping convention** (``align_corners``): the authors' code was written for PyTorch
+**Warping convention** (``authors_compat``): the authors' code was written for PyTorch
 1.1, whose ``grid_sample`` behaved like ``align_corners=True``; none of its calls sets
 the flag, so on today's PyTorch it runs with ``False`` (a half-pixel shift even at zero
 flow). The released checkpoint was trained under the old behaviour, so the default here
-is ``align_corners=True`` (PyTorch <= 1.2 semantics) in both warps (PWC-Net's feature
-warp and the model's ``backwarp``); ``align_corners=False`` reproduces the code as it
-runs today. See :func:`fmu_backwarp` and :func:`stvsr.layers.flow.pwcnet.pwc_feature_warp`.
+(``authors_compat=False``, as for every stvsr model) warps with ``align_corners=True``
+(PyTorch <= 1.2 semantics) in both warps (PWC-Net's feature warp and the model's
+``backwarp``); ``authors_compat=True`` reproduces the code as it runs today
+(``align_corners=False``). See :func:`fmu_backwarp` and :func:`stvsr.layers.flow.pwcnet.pwc_feature_warp`.
 
 Two entry points:
 
@@ -48,7 +49,7 @@ float64 can disagree where a value sits on such an edge).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -82,12 +83,17 @@ PARAMS = 20_091_210
 
 @dataclass
 class FMUConfig:
-    """Constructor arguments of :class:`FMU` (``FMU(**asdict(cfg))`` rebuilds it; JSON-serialisable)."""
+    """The configuration of :class:`FMU`, its one declaration (``FMU(cfg)``, ``FMU(**asdict(cfg))``,
+    ``FMU(cfg, **changes)`` and ``FMU(**fields)`` all build from it; JSON-serialisable)."""
 
-    align_corners: bool = True  # warp convention the released weights were trained with (see module doc)
+    authors_compat: bool = False  # True: warp like the authors' code on today's PyTorch (see module doc)
     rsdn_channels: int = 128
     rsdn_blocks: int = 9
     grid_channels: list[int] = field(default_factory=lambda: [32, 64, 96])
+
+    def __post_init__(self) -> None:
+        self.authors_compat = bool(self.authors_compat)
+        self.grid_channels = [int(c) for c in self.grid_channels]
 
 
 @dataclass
@@ -192,7 +198,7 @@ def _blend(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, t: float) -> to
 class FMU(StvsrModel):
     """FMU space-time video SR (x4 space, any t between the middle two of 4 frames).
 
-    ``self.config`` = ``asdict(FMUConfig)``; ``FMU(**config)`` rebuilds the model. The
+    ``self.config`` = ``asdict(FMUConfig)``; ``FMU(**model.config)`` rebuilds the model. The
     default configuration is the published one (20,091,210 parameters, key names of the
     authors' ``STSR_net``: ``flownet``, ``refinenet``, ``masknet``, ``vsrnet``, ``synthnet``).
     Smaller ``rsdn_*``/``grid_channels`` give cheap variants for tests.
@@ -204,21 +210,17 @@ class FMU(StvsrModel):
     def capabilities(self) -> Capabilities:
         return Capabilities(task="stvsr", space_scales=(4.0,), trained_frames=4, weights_colour="BGR")
 
-    def __init__(
-        self,
-        align_corners: bool = True,
-        rsdn_channels: int = 128,
-        rsdn_blocks: int = 9,
-        grid_channels: Sequence[int] = (32, 64, 96),
-    ) -> None:
+    def __init__(self, config: FMUConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        grid = [int(c) for c in grid_channels]
-        self.config = asdict(FMUConfig(bool(align_corners), rsdn_channels, rsdn_blocks, grid))
-        self.align_corners = bool(align_corners)
+        cfg = replace(config, **overrides) if config is not None else FMUConfig(**overrides)
+        grid = cfg.grid_channels
+        self.config = asdict(cfg)
+        self.authors_compat = cfg.authors_compat
+        self.align_corners = not cfg.authors_compat  # the warps' grid_sample convention
         self.flownet = PWCNet(align_corners=self.align_corners)
         self.refinenet = GridNet(20, 8, grid)
         self.masknet = SmallMaskNet(6 + grid[0], 1)
-        self.vsrnet = RSDN(channels=rsdn_channels, blocks=rsdn_blocks, scale=4, weights_colour="bgr")
+        self.vsrnet = RSDN(channels=cfg.rsdn_channels, blocks=cfg.rsdn_blocks, scale=4, weights_colour="bgr")
         self.synthnet = GridNet(20, 3, grid)
 
     # -- the authors' forward, split into the part shared by all t and the part per t ----------
@@ -265,7 +267,7 @@ class FMU(StvsrModel):
         self,
         lr: torch.Tensor,
         times: float | Sequence[float] = 0.5,
-        align_corners: bool | None = None,
+        authors_compat: bool | None = None,
     ) -> FMUOutput:
         """The authors' call on one window of 4 LR frames.
 
@@ -273,7 +275,8 @@ class FMU(StvsrModel):
             lr: ``(B, 4, 3, h, w)`` RGB in [0, 1], any h, w >= 1.
             times: t in (0, 1) (or several) between frames 1 and 2 (0-based), i.e. the 2nd and
                 3rd inputs. The published model was trained at t = 0.5.
-            align_corners: override of ``self.align_corners`` for this call (see module doc).
+            authors_compat: None uses the model's setting; True warps like the authors' code on
+                today's PyTorch (``align_corners=False``; see the module doc).
 
         Returns:
             :class:`FMUOutput` (RGB, unclamped).
@@ -282,7 +285,7 @@ class FMU(StvsrModel):
         if lr.shape[1] != 4:
             raise ValueError(f"lr must hold exactly 4 frames (B, 4, 3, h, w), got shape {tuple(lr.shape)}")
         ts = check_times(times)
-        ac = self.align_corners if align_corners is None else bool(align_corners)
+        ac = self.align_corners if authors_compat is None else not authors_compat
         b, _, c, h, w = lr.shape
         x = lr.flip(2)  # RGB -> BGR: the authors' weights read cv2 frames
         ph, pw = -h % 4, -w % 4
@@ -310,7 +313,7 @@ class FMU(StvsrModel):
         scale: float | Sequence[float] = 4.0,
         times: float | Sequence[float] = (0.5,),
         clamp: bool = True,
-        align_corners: bool | None = None,
+        authors_compat: bool | None = None,
     ) -> torch.Tensor:
         """stvsr's STVSR contract.
 
@@ -319,7 +322,7 @@ class FMU(StvsrModel):
             scale: must be 4 (or ``(4, 4)``).
             times: K time stamps in (0, 1) inserted between every pair of consecutive frames.
             clamp: clamp the result to [0, 1].
-            align_corners: override of ``self.align_corners`` for this call.
+            authors_compat: override of the model's ``authors_compat`` for this call.
 
         Returns:
             ``(B, T + (T-1) K, 3, 4h, 4w)`` RGB ordered ``[key0, t_1..t_K, key1, ..., key_{T-1}]``.
@@ -337,7 +340,7 @@ class FMU(StvsrModel):
         out = None
         for k in range(n - 1):
             idx = [min(max(i, 0), n - 1) for i in (k - 1, k, k + 1, k + 2)]
-            out = self.forward_window(lr[:, idx], ts, align_corners)
+            out = self.forward_window(lr[:, idx], ts, authors_compat)
             frames.append(out.hr_keyframes[:, 1])
             frames.extend(out.hr_interp.unbind(1))
         assert out is not None
@@ -351,8 +354,8 @@ def convert_fmu(state_dict: Mapping[str, torch.Tensor]) -> FMU:
 
     Keys as ``STSR_net.state_dict()``; a ``module.`` (DataParallel) prefix is stripped and
     newer sniklaus PWC names (``flownet.net*``) are mapped to ``flownet.module*``. The model
-    is returned in eval mode with the default ``align_corners=True`` (the weights' training
-    convention).
+    is returned in eval mode with the default ``authors_compat=False`` (warps with
+    ``align_corners=True``, the weights' training convention).
     """
     sd = dict(state_dict)
     if sd and all(k.startswith("module.") for k in sd):
@@ -383,5 +386,12 @@ def convert_fmu(state_dict: Mapping[str, torch.Tensor]) -> FMU:
     },
 )
 def fmu(**overrides: Any) -> FMU:
-    """The published FMU (STSR_net) configuration; keyword overrides go to :class:`FMU`."""
-    return FMU(**{**asdict(FMUConfig()), **overrides})
+    """The published FMU (STSR_net) configuration; keyword overrides go to :class:`FMU`.
+
+    ``align_corners`` (the switch's name in stvsr 0.1.0 configs) is read as ``authors_compat = not align_corners``.
+    """
+    if "align_corners" in overrides:
+        overrides = {k: v for k, v in overrides.items() if k != "align_corners"} | {
+            "authors_compat": not overrides["align_corners"]
+        }
+    return FMU(**overrides)

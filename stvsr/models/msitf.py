@@ -16,16 +16,18 @@ Pipeline (N LR frames -> 2N-1 HR frames, x4, RGB):
 4. Reconstruction: a trimmed Swin2SR trunk (6 residual SwinV2 groups of 2 blocks, window 8)
    per frame, crop, two PixelShuffle x2 stages, plus a trilinear upsampling of the input clip.
 
-Authors' quirk kept behind ``authors_compat=True`` (a checkpoint depends on it): every PCD module
-deforms ``(fea1 + fea1) / 2`` = its first argument's features only (frame i; the LSTM input);
-the second argument (frame i+1; the LSTM state) only drives the offsets.
+Authors' quirk kept behind ``authors_compat=True``, which the ``msitf`` registry entry and the
+converter set (checkpoints trained with the authors' code depend on it; the class default is False,
+as for every stvsr model): every PCD module deforms ``(fea1 + fea1) / 2`` = its first argument's
+features only (frame i; the LSTM input); the second argument (frame i+1; the LSTM state) only
+drives the offsets. Without it the DCNs deform ``(fea1 + fea2) / 2``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -34,19 +36,19 @@ from einops import rearrange
 from torch import nn
 
 from stvsr._validate import check_positive_int, check_scale, check_times, check_video
-from stvsr.layers.alignment import ModulatedDeformConv2dPack
+from stvsr.layers.alignment import PCDAlignment, split_flat_pcd_key
 from stvsr.layers.blocks import DropPath, ResidualBlockNoBN, lrelu
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
-from stvsr.ops import deform_conv2d
 
 __all__ = ["MSITF", "MSITFConfig", "convert_msitf"]
 
 
 @dataclass
 class MSITFConfig:
-    """Constructor arguments of :class:`MSITF` (``MSITF(**asdict(cfg))`` rebuilds the model).
+    """The configuration of :class:`MSITF`, its one declaration (``MSITF(cfg)``, ``MSITF(**asdict(cfg))``,
+    ``MSITF(cfg, **changes)`` and ``MSITF(**fields)`` all build from it).
 
     Attributes:
         nf: feature width (64).
@@ -59,7 +61,9 @@ class MSITFConfig:
         mlp_ratio: Swin MLP expansion (2).
         attn_heads: heads of the temporal self-attention (8).
         drop_path_rate: stochastic depth of the trunk, ramped 0 -> rate over its blocks (0.1; training only).
-        authors_compat: keep the released PCD quirk (deform frame i's features only).
+        authors_compat: reproduce the released code: its PCD quirk (deform frame i's features only).
+            False by default like every stvsr model; the ``msitf`` registry entry and
+            :func:`convert_msitf` set it, since checkpoints trained with the authors' code depend on it.
     """
 
     nf: int = 64
@@ -72,83 +76,28 @@ class MSITFConfig:
     mlp_ratio: float = 2.0
     attn_heads: int = 8
     drop_path_rate: float = 0.1
-    authors_compat: bool = True
+    authors_compat: bool = False
+
+    def __post_init__(self) -> None:  # JSON-friendly values whatever the caller passed (tuples, ints)
+        self.max_offset = float(self.max_offset)
+        self.swin_depths = [int(d) for d in self.swin_depths]
+        self.swin_heads = [int(h) for h in self.swin_heads]
+        self.mlp_ratio = float(self.mlp_ratio)
+        self.drop_path_rate = float(self.drop_path_rate)
 
 
 # ----------------------------------------------------------------------------- feature extraction
 
 
-# ----------------------------------------------------------------------------- PCD (one direction)
+def _pcd(nf: int, groups: int, max_offset: float, authors_compat: bool) -> PCDAlignment:
+    """Zooming Slow-Mo's one-directional PCD (no cascade; DCN offsets bounded to ``+-max_offset``).
 
-
-class _DCNPack(ModulatedDeformConv2dPack):
-    """The authors' ``DCN_sep`` (keys ``weight``, ``bias``, ``conv_offset.*``), run in the weights' dtype.
-
-    Under CPU/GPU autocast the offset features arrive in bfloat16/float16 while the DCN weights stay
-    float32; the deformable sampling then runs in float32 (it upcasts half inputs anyway).
+    The DCN at each level deforms ``(fea1 + fea2) / 2``, or ``fea1`` only with ``authors_compat``:
+    the released code deforms ``(fea1 + fea1) / 2``, and checkpoints trained with it depend on that.
     """
-
-    def forward(self, x: torch.Tensor, feat: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
-        offset, mask = self.offsets_and_mask(x if feat is None else feat)
-        dt = self.weight.dtype
-        return deform_conv2d(
-            x.to(dt), offset.to(dt), self.weight, self.bias, self.stride, self.padding, self.dilation, mask.to(dt)
-        )
-
-
-class _PCDAlign(nn.Module):
-    """Zooming-Slow-Mo's PCD alignment, one direction (keys ``L{3,2,1}_*_1``).
-
-    Offsets come from ``cat(fea1, fea2)`` coarse to fine (coarser offsets upsampled x2 and doubled);
-    the DCN at each level deforms ``fea1`` (``authors_compat``) or ``(fea1 + fea2) / 2``.
-    """
-
-    def __init__(self, nf: int, groups: int, max_offset: float, authors_compat: bool) -> None:
-        super().__init__()
-        self.authors_compat = authors_compat
-
-        def dcn() -> _DCNPack:
-            return _DCNPack(nf, nf, 3, 1, 1, deform_groups=groups, max_offset=max_offset)
-
-        self.L3_offset_conv1_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L3_offset_conv2_1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.L3_dcnpack_1 = dcn()
-        self.L2_offset_conv1_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L2_offset_conv2_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L2_offset_conv3_1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.L2_dcnpack_1 = dcn()
-        self.L2_fea_conv_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L1_offset_conv1_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L1_offset_conv2_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-        self.L1_offset_conv3_1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.L1_dcnpack_1 = dcn()
-        self.L1_fea_conv_1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
-
-    def _source(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        # the released code deforms (fea1 + fea1) / 2, i.e. fea1: trained checkpoints depend on it
-        return a if self.authors_compat else (a + b) / 2
-
-    @staticmethod
-    def _up(x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-
-    def forward(self, fea1: Sequence[torch.Tensor], fea2: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Pyramids ``[L1 (B,C,H,W), L2 (H/2), L3 (H/4)]`` of both inputs -> ``(B, C, H, W)``."""
-        l3_off = lrelu(self.L3_offset_conv1_1(torch.cat((fea1[2], fea2[2]), 1)))
-        l3_off = lrelu(self.L3_offset_conv2_1(l3_off))
-        l3_fea = lrelu(self.L3_dcnpack_1(self._source(fea1[2], fea2[2]), l3_off))
-
-        l2_off = lrelu(self.L2_offset_conv1_1(torch.cat((fea1[1], fea2[1]), 1)))
-        l2_off = lrelu(self.L2_offset_conv2_1(torch.cat((l2_off, self._up(l3_off) * 2), 1)))
-        l2_off = lrelu(self.L2_offset_conv3_1(l2_off))
-        l2_fea = self.L2_dcnpack_1(self._source(fea1[1], fea2[1]), l2_off)
-        l2_fea = lrelu(self.L2_fea_conv_1(torch.cat((l2_fea, self._up(l3_fea)), 1)))
-
-        l1_off = lrelu(self.L1_offset_conv1_1(torch.cat((fea1[0], fea2[0]), 1)))
-        l1_off = lrelu(self.L1_offset_conv2_1(torch.cat((l1_off, self._up(l2_off) * 2), 1)))
-        l1_off = lrelu(self.L1_offset_conv3_1(l1_off))
-        l1_fea = self.L1_dcnpack_1(self._source(fea1[0], fea2[0]), l1_off)
-        return self.L1_fea_conv_1(torch.cat((l1_fea, self._up(l2_fea)), 1))
+    return PCDAlignment(
+        nf, groups, 3, max_offset, cascade=False, deform_input="nbr" if authors_compat else "mean"
+    )
 
 
 class _EasyPCD(nn.Module):
@@ -160,7 +109,7 @@ class _EasyPCD(nn.Module):
         self.fea_L2_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.fea_L3_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
         self.fea_L3_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.pcd_align = _PCDAlign(nf, groups, max_offset, authors_compat)
+        self.pcd_align = _pcd(nf, groups, max_offset, authors_compat)
         self.fusion = nn.Conv2d(nf, nf, 1)
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
@@ -426,7 +375,8 @@ class _SwinTrunk(nn.Module):
 class MSITF(StvsrModel):
     """MSITF space-time video super-resolution: N LR frames -> 2N-1 HR frames (x4, midpoints only).
 
-    ``MSITF(**config)`` rebuilds a model from ``model.config`` (the fields of :class:`MSITFConfig`).
+    ``MSITF(**model.config)`` rebuilds a model (``config``: the fields of :class:`MSITFConfig`; an
+    ``MSITFConfig`` may also be passed first, keywords replacing its fields).
 
     Forward (stvsr contract): ``model(lr, scale=4.0, times=(0.5,))`` with ``lr`` ``(B, N, 3, h, w)``
     RGB in [0, 1], N >= 2 (trained with N = 4) -> ``(B, 2N-1, 3, 4h, 4w)`` RGB,
@@ -438,34 +388,10 @@ class MSITF(StvsrModel):
     def capabilities(self) -> Capabilities:
         return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,), trained_frames=4)
 
-    def __init__(
-        self,
-        nf: int = 64,
-        groups: int = 8,
-        front_rbs: int = 5,
-        max_offset: float = 10.0,
-        swin_depths: Sequence[int] = (2, 2, 2, 2, 2, 2),
-        swin_heads: Sequence[int] = (4, 4, 4, 4, 4, 4),
-        window_size: int = 8,
-        mlp_ratio: float = 2.0,
-        attn_heads: int = 8,
-        drop_path_rate: float = 0.1,
-        authors_compat: bool = True,
-    ) -> None:
+    def __init__(self, config: MSITFConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        cfg = MSITFConfig(
-            nf,
-            groups,
-            front_rbs,
-            float(max_offset),
-            [int(d) for d in swin_depths],
-            [int(h) for h in swin_heads],
-            window_size,
-            float(mlp_ratio),
-            attn_heads,
-            float(drop_path_rate),
-            authors_compat,
-        )
+        cfg = replace(config, **overrides) if config is not None else MSITFConfig(**overrides)
+        nf, groups, window_size, authors_compat = cfg.nf, cfg.groups, cfg.window_size, cfg.authors_compat
         for name in ("nf", "groups", "front_rbs", "window_size", "attn_heads"):
             value = getattr(cfg, name)
             check_positive_int(value, name)
@@ -484,16 +410,18 @@ class MSITF(StvsrModel):
         # features are padded so that the pyramid (/4) and the Swin windows tile exactly (8 as released)
         self.pad_multiple = math.lcm(4, window_size)
         self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
-        self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(front_rbs)])
+        self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(cfg.front_rbs)])
         self.fea_L2_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
         self.fea_L2_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.fea_L3_conv1 = nn.Conv2d(nf, nf, 3, 2, 1)
         self.fea_L3_conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.pcd_align = _PCDAlign(nf, groups, cfg.max_offset, authors_compat)
+        self.pcd_align = _pcd(nf, groups, cfg.max_offset, authors_compat)
         self.fusion = nn.Conv2d(nf, nf, 1)
         self.ConvBLSTM = _BiDeformableConvLSTM(nf, groups, cfg.max_offset, authors_compat)
-        self.attn = _TemporalAttention(nf, attn_heads)
-        self.recon_trunk = _SwinTrunk(nf, cfg.swin_depths, cfg.swin_heads, window_size, mlp_ratio, drop_path_rate)
+        self.attn = _TemporalAttention(nf, cfg.attn_heads)
+        self.recon_trunk = _SwinTrunk(
+            nf, cfg.swin_depths, cfg.swin_heads, window_size, cfg.mlp_ratio, cfg.drop_path_rate
+        )
         self.upconv1 = nn.Conv2d(nf, 4 * nf, 3, 1, 1)
         self.upconv2 = nn.Conv2d(nf, 4 * nf, 3, 1, 1)
         self.HRconv = nn.Conv2d(nf, nf, 3, 1, 1)
@@ -507,6 +435,15 @@ class MSITF(StvsrModel):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+    def filter_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The authors' flat PCD keys (``pcd_align.L3_offset_conv1_1.weight``) -> :class:`PCDAlignment`'s
+        (``pcd_align.offset_conv1.l3.weight``); other keys unchanged."""
+        out = {}
+        for key, value in state_dict.items():
+            flat = split_flat_pcd_key(key)
+            out[key if flat is None else ".".join(filter(None, (flat[0], flat[2])))] = value
+        return out
 
     def network(self, x: torch.Tensor) -> torch.Tensor:
         """The authors' ``Net.forward``: ``(B, N, 3, h, w)`` RGB -> ``(B, 2N-1, 3, 4h, 4w)``, unclamped."""
@@ -573,13 +510,15 @@ _REGENERATED = ("relative_coords_table", "relative_position_index", "attn_mask")
 def convert_msitf(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> MSITF:
     """Load a checkpoint of the authors' ``Net`` (``mystvsr07.py``) into :class:`MSITF`.
 
-    Keys are the authors' (a ``module.`` prefix from DataParallel is tolerated); the Swin buffers
+    Keys are the authors' (a ``module.`` prefix from DataParallel is tolerated; the flat PCD names are
+    mapped by :meth:`MSITF.filter_state_dict` while loading); the Swin buffers
     ``relative_coords_table``, ``relative_position_index`` and ``attn_mask`` are dropped (stvsr
     recomputes them; they are constants of the window size).
     """
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
     sd = {k: v for k, v in sd.items() if k.rsplit(".", 1)[-1] not in _REGENERATED}
-    model = MSITF(**overrides)
+    model = msitf(**overrides)
+    assert isinstance(model, MSITF)  # the registry entry: with the authors' behaviour
     load_state_dict_strict(model, sd, what="MSITF checkpoint")
     return model.eval()
 
@@ -601,5 +540,6 @@ _CARD = {
 
 @register_model("msitf", converter=convert_msitf, card=_CARD)
 def msitf(**overrides: Any) -> MSITF:
-    """MSITF as in the authors' test scripts (nf 64, 8 DCN groups, Swin2SR trunk 6 x 2 blocks)."""
-    return MSITF(**overrides)
+    """MSITF as in the authors' test scripts (nf 64, 8 DCN groups, Swin2SR trunk 6 x 2 blocks), with their
+    PCD quirk (``authors_compat=True``, which ``overrides`` may change)."""
+    return MSITF(**{"authors_compat": True, **overrides})

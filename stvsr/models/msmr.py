@@ -68,8 +68,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stvsr._validate import check_positive_int, check_scale, check_times, check_video
-from stvsr.layers.alignment import FlowGuidedDeformAlignment, ModulatedDeformConv2dPack
-from stvsr.layers.blocks import ConvAct, ResidualBlocksWithInputConv, lrelu
+from stvsr.layers.alignment import FlowGuidedDeformAlignment, PCDAlignment, split_flat_pcd_key
+from stvsr.layers.blocks import ResidualBlocksWithInputConv, lrelu
 from stvsr.layers.depth_to_space import ArbitraryDepthToSpace, CascadeDepthToSpace
 from stvsr.layers.flow.spynet import SpyNet
 from stvsr.layers.forward_warp import SoftmaxForwardWarp, fill_holes
@@ -85,7 +85,8 @@ __all__ = ["MsMr", "MsMrConfig", "convert_msmr_arb", "convert_msmr_fix", "msmr_a
 # ----------------------------------------------------------------------------- configuration
 @dataclass(frozen=True)
 class MsMrConfig:
-    """Constructor arguments of :class:`MsMr` (``MsMr(**asdict(cfg))``).
+    """The configuration of :class:`MsMr`, its one declaration: ``MsMr(cfg)``, ``MsMr(**asdict(cfg))``,
+    ``MsMr(cfg, **changes)`` and ``MsMr(**fields)`` all build from it.
 
     Attributes:
         variant: ``"fix"`` (cascaded depth-to-space, 3D temporal fusion) or ``"arb"``
@@ -257,23 +258,18 @@ class ForwardWarpPCD(nn.Module):
     c. splatted images: cross hole filling, average, a small UNet -> 32-ch content map;
     d. a shared 3-level feature pyramid of ``[image, feature]``, splatted per level
        (cross hole filling at the coarsest level);
-    e. two PCD alignments (``_1`` aligns ``a``'s warp to ``b``'s, ``_2`` the reverse);
+    e. two PCD alignments (:class:`PCDAlignment`; ``pcd_ab`` aligns ``a``'s warp to ``b``'s,
+       ``pcd_ba`` the reverse; the authors' flat keys ``L{1,2,3}_*_{1,2}`` are mapped by
+       :meth:`MsMr.filter_state_dict`);
     f. ``blend([y1, y2, content]) + m * y1 + (1 - m) * y2`` with a learned mask ``m``.
     """
 
     def __init__(self, c: int = 64, deform_groups: int = 8) -> None:
         super().__init__()
         self.c = c
-        for s in ("1", "2"):
-            setattr(self, f"L3_offset_conv1_{s}", ConvAct(2 * c, c))
-            setattr(self, f"L3_offset_conv2_{s}", ConvAct(c, c))
-            setattr(self, f"L3_dcnpack_{s}", self._dcn(c, deform_groups))
-            for lv in ("L2", "L1"):
-                setattr(self, f"{lv}_offset_conv1_{s}", ConvAct(2 * c, c))
-                setattr(self, f"{lv}_offset_conv2_{s}", ConvAct(2 * c, c))
-                setattr(self, f"{lv}_offset_conv3_{s}", ConvAct(c, c))
-                setattr(self, f"{lv}_dcnpack_{s}", self._dcn(c, deform_groups))
-                setattr(self, f"{lv}_fea_conv_{s}", ConvAct(2 * c, c, act="lrelu" if lv == "L2" else None))
+        # the authors' PCD: no cascade, every conv's LeakyReLU applied twice (the weights depend on it)
+        self.pcd_ab = PCDAlignment(c, deform_groups, 3, cascade=False, double_lrelu=True)
+        self.pcd_ba = PCDAlignment(c, deform_groups, 3, cascade=False, double_lrelu=True)
         self.fea_L1_conv = nn.Conv2d(3 + c, c, 3, 1, 1)
         self.fea_L2_conv1 = nn.Sequential(
             nn.Conv2d(c, c, 3, 2, 1), nn.LeakyReLU(0.1), nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(0.1)
@@ -286,35 +282,10 @@ class ForwardWarpPCD(nn.Module):
         self.small_u = _SmallUNet()
         self.mask_l1 = nn.Conv2d(2 * c, 1, 3, 1, 1)
 
-    @staticmethod
-    def _dcn(c: int, groups: int) -> ModulatedDeformConv2dPack:
-        return ModulatedDeformConv2dPack(c, c, 3, 1, 1, deform_groups=groups)
-
     def _pyramid(self, img: torch.Tensor, feat: torch.Tensor) -> list[torch.Tensor]:
         l1 = lrelu(self.fea_L1_conv(torch.cat([img, feat], dim=1)))
         l2 = self.fea_L2_conv1(l1)
         return [l1, l2, self.fea_L3_conv2(l2)]
-
-    def _pcd(self, nbr: list[torch.Tensor], ref: list[torch.Tensor], s: str) -> torch.Tensor:
-        def m(name: str) -> nn.Module:
-            return getattr(self, name)
-
-        def up(x: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-
-        # the authors wrap every offset ConvModule (already LReLU) in another LReLU
-        off = lrelu(m(f"L3_offset_conv1_{s}")(torch.cat([nbr[2], ref[2]], dim=1)))
-        off = lrelu(m(f"L3_offset_conv2_{s}")(off))
-        fea = lrelu(m(f"L3_dcnpack_{s}")(nbr[2], off))
-        for lv, i in (("L2", 1), ("L1", 0)):
-            o = lrelu(m(f"{lv}_offset_conv1_{s}")(torch.cat([nbr[i], ref[i]], dim=1)))
-            o = lrelu(m(f"{lv}_offset_conv2_{s}")(torch.cat([o, up(off) * 2], dim=1)))
-            off = lrelu(m(f"{lv}_offset_conv3_{s}")(o))
-            d = m(f"{lv}_dcnpack_{s}")(nbr[i], off)
-            fea = m(f"{lv}_fea_conv_{s}")(torch.cat([d, up(fea)], dim=1))
-            if lv == "L2":
-                fea = lrelu(fea)
-        return fea
 
     def forward(
         self,
@@ -343,17 +314,21 @@ class ForwardWarpPCD(nn.Module):
         wb = [warp(pb[i], flows_ba[i] * (1 - t), zs_ba[i]) for i in range(3)]
         wa[2], wb[2] = fill_holes(wa[2], wb[2])
 
-        y1 = self._pcd(wa, wb, "1")
-        y2 = self._pcd(wb, wa, "2")
+        y1 = self.pcd_ab(wa, wb)
+        y2 = self.pcd_ba(wb, wa)
         mask = torch.sigmoid(self.mask_l1(torch.cat([y1, y2], dim=1)))
         return self.blend(torch.cat([y1, y2, content], dim=1)) + mask * y1 + (1 - mask) * y2
 
 
 # ----------------------------------------------------------------------------- the model
+_PCD_BRANCHES = {"1": "pcd_ab", "2": "pcd_ba"}  # the authors' branch suffix -> ForwardWarpPCD's module
+
+
 class MsMr(StvsrModel):
     """MsMr space-time video super-resolution (both released variants; see the module docstring).
 
-    Args: the fields of :class:`MsMrConfig`. ``self.config`` holds them as a dict.
+    Args: an :class:`MsMrConfig` and/or its fields as keywords (they replace the config's).
+    ``self.config`` holds the fields as a dict.
 
     Forward: ``model(lr (B, T, 3, h, w) in [0, 1], scale=4.0 | (sh, sw), times=(0.5,),
     authors_compat=None)`` -> ``(B, T + (T-1)*K, 3, H, W)``.
@@ -367,28 +342,19 @@ class MsMr(StvsrModel):
             return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,))
         return Capabilities(task="stvsr")
 
-    def __init__(
-        self,
-        variant: str = "fix",
-        mid_channels: int = 64,
-        num_blocks: int = 30,
-        feat_blocks: int = 5,
-        sa_every: int = 5,
-        up_channels: int = 32,
-        authors_compat: bool = False,
-    ) -> None:
+    def __init__(self, config: MsMrConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        if variant not in ("fix", "arb"):
-            raise ValueError(f"variant must be 'fix' or 'arb', got {variant!r}")
-        for name, v in (("mid_channels", mid_channels), ("num_blocks", num_blocks), ("up_channels", up_channels)):
-            check_positive_int(v, name)
-        if mid_channels % 16:
-            raise ValueError(f"mid_channels must be a multiple of 16 (deformable groups), got {mid_channels}")
-        cfg = MsMrConfig(variant, mid_channels, num_blocks, feat_blocks, sa_every, up_channels, authors_compat)
+        cfg = replace(config or MsMrConfig(), **overrides)
+        if cfg.variant not in ("fix", "arb"):
+            raise ValueError(f"variant must be 'fix' or 'arb', got {cfg.variant!r}")
+        for name in ("mid_channels", "num_blocks", "up_channels"):
+            check_positive_int(getattr(cfg, name), name)
+        if cfg.mid_channels % 16:
+            raise ValueError(f"mid_channels must be a multiple of 16 (deformable groups), got {cfg.mid_channels}")
         self.config = asdict(cfg)
-        self.variant = variant
-        self.authors_compat = authors_compat
-        c = mid_channels
+        self.variant = variant = cfg.variant
+        self.authors_compat = cfg.authors_compat
+        c, num_blocks, feat_blocks, up_channels = cfg.mid_channels, cfg.num_blocks, cfg.feat_blocks, cfg.up_channels
 
         # 1) flows
         self.spy = SpyNet()
@@ -403,7 +369,7 @@ class MsMr(StvsrModel):
         else:
 
             def trunk(cin: int, n: int) -> ScaleAwareResidualBlocks:
-                return ScaleAwareResidualBlocks(cin, c, n, every=sa_every, mask_channels=16, num_experts=4)
+                return ScaleAwareResidualBlocks(cin, c, n, every=cfg.sa_every, mask_channels=16, num_experts=4)
 
             self.lr_feat_extract = trunk(3, feat_blocks)
             self.backward_resblocks = trunk(c, num_blocks)
@@ -413,6 +379,17 @@ class MsMr(StvsrModel):
             self.arb_upample = ArbitraryDepthToSpace(c, up_channels, num_experts=2)
         self.deform_align = FlowGuidedDeformAlignment(2 * c, c, 3, padding=1, deform_groups=16, max_residue_magnitude=10)
         self.insert = ForwardWarpPCD(c, deform_groups=8)
+
+    def filter_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The authors' flat PCD keys of ``insert`` (``insert.L3_offset_conv1_1.conv.weight``; also the
+        layout of the weight files written by stvsr 0.1.0) -> ``insert.pcd_ab.offset_conv1.l3.weight``
+        (branch ``_2``: ``pcd_ba``); other keys unchanged."""
+        out = {}
+        for key, value in state_dict.items():
+            flat = split_flat_pcd_key(key)
+            renamed = flat is not None and flat[1] in _PCD_BRANCHES
+            out[f"{flat[0]}.{_PCD_BRANCHES[flat[1]]}.{flat[2]}" if flat and renamed else key] = value
+        return out
 
     # -- helpers ---------------------------------------------------------------------------
     def _trunk(self, module: nn.Module, x: torch.Tensor, sh: float, sw: float) -> torch.Tensor:
@@ -443,7 +420,7 @@ class MsMr(StvsrModel):
     ) -> list[torch.Tensor]:
         up = self.arb_upample
         if isinstance(up, ArbitraryDepthToSpace):
-            return up.grids(lr_size, sh, sw, out_size, like, authors_grid=compat)
+            return up.grids(lr_size, sh, sw, out_size, like, authors_compat=compat)
         assert isinstance(up, CascadeDepthToSpace)
         return up.grids(lr_size, sh, sw, out_size, like)
 
@@ -567,8 +544,7 @@ _CARD_COMMON: dict[str, Any] = {
 
 
 def _build(variant: str, overrides: Mapping[str, Any]) -> MsMr:
-    cfg = replace(MsMrConfig(variant=variant), **dict(overrides))
-    return MsMr(**asdict(cfg))
+    return MsMr(MsMrConfig(variant=variant), **overrides)
 
 
 def _convert(variant: str, state_dict: Mapping[str, torch.Tensor]) -> MsMr:

@@ -23,7 +23,7 @@ and returns RGB and flips channels inside when the weights are BGR.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -40,7 +40,8 @@ __all__ = ["RSDN", "RSDNConfig", "convert_rsdn", "rsdn", "structure_detail_split
 
 @dataclass
 class RSDNConfig:
-    """Constructor arguments of :class:`RSDN` (``RSDN(**asdict(cfg))`` rebuilds it)."""
+    """The configuration of :class:`RSDN`, its one declaration (``RSDN(cfg)``, ``RSDN(**asdict(cfg))``,
+    ``RSDN(cfg, **changes)``)."""
 
     channels: int = 128  # hidden width nf
     blocks: int = 9  # structure-detail blocks
@@ -131,13 +132,15 @@ class RSDN(StvsrModel):
             weights_colour=self.weights_colour.upper(),
         )
 
-    def __init__(self, channels: int = 128, blocks: int = 9, scale: int = 4, weights_colour: str = "rgb") -> None:
+    def __init__(self, config: RSDNConfig | None = None, **overrides: Any) -> None:
         super().__init__()
+        cfg = replace(config, **overrides) if config is not None else RSDNConfig(**overrides)
+        channels, blocks, scale, weights_colour = cfg.channels, cfg.blocks, cfg.scale, cfg.weights_colour
         if weights_colour not in ("rgb", "bgr"):
             raise ValueError(f"weights_colour must be 'rgb' or 'bgr', got {weights_colour!r}")
         for name, value in (("channels", channels), ("blocks", blocks), ("scale", scale)):
             check_positive_int(value, name)
-        self.config = asdict(RSDNConfig(channels, blocks, scale, weights_colour))
+        self.config = asdict(cfg)
         self.nf, self.scale, self.weights_colour = channels, scale, weights_colour
         self.neuro = _Cell(channels, blocks, scale)
         self.conv = nn.Conv2d(2 * 3 * scale * scale, 3 * scale * scale, 3, 1, 1)
@@ -237,4 +240,4 @@ def convert_rsdn(state_dict: Mapping[str, torch.Tensor]) -> RSDN:
 )
 def rsdn(**overrides: Any) -> RSDN:
     """The published RSDN9_128 (x4); keyword overrides go to :class:`RSDN`."""
-    return RSDN(**{**asdict(RSDNConfig()), **overrides})
+    return RSDN(**overrides)

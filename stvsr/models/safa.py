@@ -27,7 +27,7 @@ bit = 1 when p > 0.5 (strict), which is deterministic; ``gate="sample"`` is the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -56,7 +56,8 @@ _GATES = ("threshold", "sample")
 
 @dataclass
 class SAFAConfig:
-    """Constructor arguments of :class:`SAFA` (``SAFA(**asdict(cfg))`` rebuilds the model).
+    """The configuration of :class:`SAFA`, its one declaration (``SAFA(cfg)``, ``SAFA(**asdict(cfg))``,
+    ``SAFA(cfg, **changes)`` and ``SAFA(**fields)`` all build from it).
 
     Attributes:
         channels: feature width c (80 in the release).
@@ -66,10 +67,11 @@ class SAFAConfig:
         scale: spatial factor of the bicubic pre-upsampling; the release is trained for 4 only.
         gate: ``"threshold"`` (deterministic, p > 0.5) or ``"sample"`` (the authors' Bernoulli draw).
         bgr_weights: the weights expect BGR input (the release does); RGB frames are flipped inside.
-        authors_u8: pre-upsample like the authors' ``inference_img.py``: the LR frames are
-            quantised to 8 bits, OpenCV INTER_CUBIC is applied and the result is rounded (half up)
-            and saturated to 8 bits (straight-through gradients). ``False``: a plain float cubic
-            resize (a = -0.75, replicate border), no rounding or clamping.
+        authors_compat: reproduce the authors' pre-upsampling (``inference_img.py``): the LR frames
+            are quantised to 8 bits, OpenCV INTER_CUBIC is applied and the result is rounded (half up)
+            and saturated to 8 bits (straight-through gradients). ``False`` (the class default, as
+            for every stvsr model): a plain float cubic resize (a = -0.75, replicate border), no
+            rounding or clamping. The ``safa`` registry entry and :func:`convert_safa` set it.
         pad_multiple: HR frames are zero-padded right/bottom to a multiple of this (the authors'
             CLI uses 32; 8 is the network's minimum) and cropped afterwards.
         freeze_bn: keep the ResNet BatchNorms in eval mode in ``train()`` (as the authors did).
@@ -82,7 +84,7 @@ class SAFAConfig:
     scale: float = 4.0
     gate: str = "threshold"
     bgr_weights: bool = True
-    authors_u8: bool = True
+    authors_compat: bool = False
     pad_multiple: int = 32
     freeze_bn: bool = True
 
@@ -262,7 +264,8 @@ def _gate_bits(p: torch.Tensor, mode: str, generator: torch.Generator | None) ->
 class SAFA(StvsrModel):
     """SAFA space-time video super-resolution (x4 space, any time in [0, 1]).
 
-    ``SAFA(**config)`` rebuilds a model from ``model.config`` (the fields of :class:`SAFAConfig`).
+    ``SAFA(**model.config)`` rebuilds a model (``config``: the fields of :class:`SAFAConfig`; an
+    ``SAFAConfig`` may also be passed first, keywords replacing its fields).
 
     Public forward (stvsr contract): ``model(lr, scale=4.0, times=(0.5,))`` with ``lr``
     ``(B, T, 3, h, w)`` RGB in [0, 1], T >= 2, returns ``(B, T + (T-1)*K, 3, 4h, 4w)`` RGB in
@@ -278,32 +281,10 @@ class SAFA(StvsrModel):
     def capabilities(self) -> Capabilities:
         return Capabilities(task="stvsr", space_scales=(4.0,), weights_colour="BGR")
 
-    def __init__(
-        self,
-        channels: int = 80,
-        num_blocks: int = 6,
-        block_depth: int = 2,
-        recon_blocks: int = 12,
-        scale: float = 4.0,
-        gate: str = "threshold",
-        bgr_weights: bool = True,
-        authors_u8: bool = True,
-        pad_multiple: int = 32,
-        freeze_bn: bool = True,
-    ) -> None:
+    def __init__(self, config: SAFAConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        cfg = SAFAConfig(
-            channels,
-            num_blocks,
-            block_depth,
-            recon_blocks,
-            scale,
-            gate,
-            bgr_weights,
-            authors_u8,
-            pad_multiple,
-            freeze_bn,
-        )
+        cfg = replace(config, **overrides) if config is not None else SAFAConfig(**overrides)
+        channels, scale, gate, pad_multiple = cfg.channels, cfg.scale, cfg.gate, cfg.pad_multiple
         for name in ("channels", "num_blocks", "block_depth", "recon_blocks"):
             value = getattr(cfg, name)
             check_positive_int(value, name)
@@ -321,10 +302,10 @@ class SAFA(StvsrModel):
         self.config: dict[str, Any] = asdict(cfg)
         self.gate = gate
         c = channels
-        self.block = _Flownet(c, num_blocks, block_depth)
+        self.block = _Flownet(c, cfg.num_blocks, cfg.block_depth)
         self.lastconv = nn.Sequential(
             _conv(2 * c + 1, c, 3, 2, 1),
-            *[_Resblock(c) for _ in range(recon_blocks)],
+            *[_Resblock(c) for _ in range(cfg.recon_blocks)],
             _conv(c, 2 * c),
             nn.PixelShuffle(2),
             nn.Conv2d(c // 2, 12, 3, 1, 1),
@@ -343,7 +324,7 @@ class SAFA(StvsrModel):
     # ------------------------------------------------------------------ pieces
     def upsample(self, lr: torch.Tensor) -> torch.Tensor:
         """The authors' pre-upsampling of ``(..., 3, h, w)`` frames in [0, 1] (see :func:`cv2_cubic_upsample`)."""
-        return cv2_cubic_upsample(lr, int(self.config["scale"]), u8=self.config["authors_u8"])
+        return cv2_cubic_upsample(lr, int(self.config["scale"]), u8=self.config["authors_compat"])
 
     def features(self, img: torch.Tensor) -> torch.Tensor:
         """Head features ``(N, c, H/2, W/2)`` of upsampled BGR frames ``(N, 3, H, W)``."""
@@ -498,7 +479,8 @@ def convert_safa(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> SA
         sd = {k[len("module.") :]: v for k, v in state_dict.items() if k.startswith("module.")}
     else:
         sd = dict(state_dict)
-    model = SAFA(**overrides)
+    model = safa(**overrides)
+    assert isinstance(model, SAFA)  # the registry entry: with the authors' behaviour
     load_state_dict_strict(model, sd, what="SAFA checkpoint")
     return model.eval()
 
@@ -520,5 +502,11 @@ _CARD = {
 
 @register_model("safa", converter=convert_safa, card=_CARD)
 def safa(**overrides: Any) -> SAFA:
-    """SAFA as released (c = 80, 6 blocks, x4, BGR weights, deterministic gate)."""
-    return SAFA(**overrides)
+    """SAFA as released (c = 80, 6 blocks, x4, BGR weights, deterministic gate), with the authors' 8-bit
+    pre-upsampling (``authors_compat=True``). ``authors_u8`` (its name in stvsr 0.1.0 configs) is read
+    as ``authors_compat``."""
+    if "authors_u8" in overrides:
+        overrides = {k: v for k, v in overrides.items() if k != "authors_u8"} | {
+            "authors_compat": overrides["authors_u8"]
+        }
+    return SAFA(**{"authors_compat": True, **overrides})

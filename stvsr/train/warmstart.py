@@ -253,12 +253,12 @@ def preserve_function_msmr(model: nn.Module) -> list[str]:
     # 3) insert: mean of the key features splatted to t
     ins = model_.insert
     _centre_identity(ins.fea_L1_conv, 3)  # cat[image (3), feature]: the feature
-    for s in ("1", "2"):
-        dcn = getattr(ins, f"L1_dcnpack_{s}")
+    for pcd in (ins.pcd_ab, ins.pcd_ba):
+        dcn = pcd.dcn_pack["l1"]
         _centre_identity(dcn, 0, 2.0)
         dcn.conv_offset.weight.zero_()
         dcn.conv_offset.bias.zero_()
-        _centre_identity(getattr(ins, f"L1_fea_conv_{s}").conv, 0)  # cat[dcn, up(coarser)]: the dcn
+        _centre_identity(pcd.feat_conv["l1"], 0)  # cat[dcn, up(coarser)]: the dcn
     ins.mask_l1.weight.zero_()
     ins.mask_l1.bias.zero_()
     ins.blend.weight.zero_()

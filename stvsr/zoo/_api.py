@@ -13,7 +13,15 @@ import torch
 from torch import nn
 
 from stvsr._validate import check_dtype
-from stvsr.models._base import CONFIG_NAME, FOLDER_FORMAT, WEIGHTS_NAME, load_state_dict_strict
+from stvsr.models._base import load_state_dict_strict
+from stvsr.models._hub import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    load_safetensors,
+    read_config,
+    read_folder,
+    safetensors_metadata,
+)
 from stvsr.zoo._catalog import ModelEntry, entries, get_entry
 from stvsr.zoo._names import ModelSpec, parse_name, split_options
 from stvsr.zoo._weights import (
@@ -21,10 +29,8 @@ from stvsr.zoo._weights import (
     WeightsNotFoundError,
     hub_cache_display,
     hub_download,
-    load_safetensors,
     no_weights_message,
     registry_state,
-    safetensors_metadata,
     verify_sha256,
 )
 
@@ -197,7 +203,7 @@ def _fetch_hub_folder(spec: ModelSpec, revision: str | None, pretrained: bool) -
     if config_path is None:
         raise _hub_missing(spec.repo, rev, CONFIG_NAME, why)
     if pretrained:
-        doc = _read_config(config_path)
+        doc = read_config(config_path)
         filename = str(doc.get("weights", {}).get("filename", WEIGHTS_NAME))
         weights_path, why = hub_download(spec.repo, filename, rev)
         if weights_path is None:
@@ -214,21 +220,6 @@ def _hub_missing(repo: str, revision: str | None, filename: str, why: str) -> Fi
     )
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable JSON config: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("library_name") != "stvsr" or "registry_name" not in doc:
-        raise ValueError(f"{path} is not an stvsr config.json (written by model.save_pretrained)")
-    if int(doc.get("format_version", 1)) > FOLDER_FORMAT:
-        raise ValueError(
-            f"{path} was written by stvsr {doc.get('stvsr_version')} in folder format "
-            f"{doc.get('format_version')}; this stvsr reads format {FOLDER_FORMAT}: upgrade stvsr"
-        )
-    return doc
-
-
 def _entry_for(doc: Mapping[str, Any], what: str) -> ModelEntry:
     try:
         return get_entry(str(doc["registry_name"]))
@@ -239,26 +230,17 @@ def _entry_for(doc: Mapping[str, Any], what: str) -> ModelEntry:
 
 
 def _load_folder(folder: Path, pretrained: bool, overrides: dict[str, Any], *, what: str) -> nn.Module:
-    config_path = folder / CONFIG_NAME
-    if not config_path.is_file():
-        raise ValueError(
-            f"{folder} is not a model folder written by save_pretrained (no {CONFIG_NAME}); for an authors' "
-            "checkpoint use stvsr.load(NAME, weights=PATH) or `stvsr convert`"
-        )
-    doc = _read_config(config_path)
-    entry = _entry_for(doc, what)
-    model = entry.build_from_config({**doc.get("config", {}), **overrides})
-    tag = doc.get("tag")
+    saved = read_folder(folder)
+    entry = _entry_for(saved.doc, what)
+    model = entry.build_from_config({**saved.config, **overrides})
     if not pretrained:
         return model
-    info = doc.get("weights", {})
-    weights_path = folder / str(info.get("filename", WEIGHTS_NAME))
-    if not weights_path.is_file():
-        raise FileNotFoundError(f"{what}: weights file {weights_path} is missing")
-    if info.get("sha256"):
-        verify_sha256(weights_path, str(info["sha256"]), f"{what} in its {CONFIG_NAME}")
-    load_state_dict_strict(model, load_safetensors(weights_path), what=f"weights {weights_path}")
-    model.weights_tag = tag  # type: ignore[assignment]
+    if not saved.weights.is_file():
+        raise FileNotFoundError(f"{what}: weights file {saved.weights} is missing")
+    if saved.sha256:
+        verify_sha256(saved.weights, saved.sha256, f"{what} in its {CONFIG_NAME}")
+    load_state_dict_strict(model, load_safetensors(saved.weights), what=f"weights {saved.weights}")
+    model.weights_tag = saved.tag  # type: ignore[assignment]
     return model
 
 
@@ -280,7 +262,7 @@ def _load_path(path: Path, pretrained: bool, overrides: dict[str, Any]) -> nn.Mo
         entry = _entry_for({"registry_name": meta["stvsr_registry_name"]}, str(path))
         config = json.loads(meta.get("stvsr_config", "{}"))
     elif (path.parent / CONFIG_NAME).is_file():
-        doc = _read_config(path.parent / CONFIG_NAME)
+        doc = read_config(path.parent / CONFIG_NAME)
         entry, config = _entry_for(doc, str(path)), doc.get("config", {})
     else:
         raise ValueError(
@@ -370,7 +352,7 @@ def model_card(name: str | os.PathLike[str]) -> dict[str, Any]:
     else:
         assert spec.path is not None
         folder = spec.path if spec.path.is_dir() else spec.path.parent
-    doc = _read_config(folder / CONFIG_NAME)
+    doc = read_config(folder / CONFIG_NAME)
     card = dict(doc.get("card") or {})
     card.update(name=doc["registry_name"], tag=doc.get("tag"), source=spec.display, weights=doc.get("weights"))
     return card

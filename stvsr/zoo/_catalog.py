@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stvsr.zoo.provenance  # noqa: F401  (imports the models, then registers their weights)
 from stvsr.models._capabilities import Capabilities
+from stvsr.models._hub import render_model_card
 from stvsr.models._registry import (
     REQUIRED_CARD_FIELDS,
     TASKS,
@@ -13,7 +14,6 @@ from stvsr.models._registry import (
     entries,
     entry_names,
     get_entry,
-    render_model_card,
 )
 
 __all__ = [

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from stvsr._version import __version__
-from stvsr.models._base import file_sha256
+from stvsr.models._hub import file_sha256, load_safetensors
 from stvsr.zoo._catalog import ModelEntry, WeightSource, get_entry
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "weights"
@@ -105,27 +105,6 @@ def verify_sha256(path: Path, expected: str, what: str) -> None:
             f"{path}: sha256 {got} does not match {expected} recorded for {what}; the file is "
             "truncated, corrupt or a different version. Delete it and fetch it again."
         )
-
-
-def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors file on the CPU; a file that does not parse raises naming it."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated") from exc
-
-
-def safetensors_metadata(path: Path) -> dict[str, str]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated") from exc
 
 
 # --- Hugging Face Hub -------------------------------------------------------------------------

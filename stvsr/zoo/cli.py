@@ -148,7 +148,7 @@ def convert_command(
     Returns:
         The output folder.
     """
-    from stvsr.models._base import save_pretrained
+    from stvsr.models._hub import save_pretrained
     from stvsr.zoo.convert import convert_checkpoint
 
     out = Path(out_folder).expanduser()

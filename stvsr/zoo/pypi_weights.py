@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from stvsr.models._base import file_sha256
+from stvsr.models._hub import file_sha256
 
 __all__ = ["PYPI_WEIGHTS", "build_pypi_weights", "save_safetensors", "write_model_weights"]
 

@@ -105,7 +105,7 @@ def test_evaluate_command(tmp_path, capsys):
 
 
 def test_registry_weights_record_the_registry_file_sha256(tmp_path):
-    from stvsr.models._base import file_sha256
+    from stvsr.models._hub import file_sha256
     from stvsr.zoo import load, model_card, resolve_weights
 
     clips = tmp_path / "clips"

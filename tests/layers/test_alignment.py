@@ -202,3 +202,67 @@ def test_constructor_errors():
         FlowGuidedDeformAlignment(max_residue_magnitude=0)
     with pytest.raises(ValueError, match="in_channels"):
         DCNPack(0, 4, 3)
+
+
+def _reference_pcd(pcd: PCDAlignment, nbr, ref, *, mean: bool, double: bool):
+    """The non-cascading PCD written out level by level, as MSITF's and MsMr's authors wrote it."""
+
+    def lrelu(x):
+        return F.leaky_relu(x, 0.1)
+
+    def act(x):
+        return lrelu(lrelu(x)) if double else lrelu(x)
+
+    def up(x):
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    def src(i):
+        return (nbr[i] + ref[i]) / 2 if mean else nbr[i]
+
+    off = act(pcd.offset_conv1["l3"](torch.cat((nbr[2], ref[2]), 1)))
+    off = act(pcd.offset_conv2["l3"](off))
+    fea = lrelu(pcd.dcn_pack["l3"](src(2), off))
+    for lv, i in (("l2", 1), ("l1", 0)):
+        o = act(pcd.offset_conv1[lv](torch.cat((nbr[i], ref[i]), 1)))
+        o = act(pcd.offset_conv2[lv](torch.cat((o, up(off) * 2), 1)))
+        off = act(pcd.offset_conv3[lv](o))
+        fea = pcd.feat_conv[lv](torch.cat((pcd.dcn_pack[lv](src(i), off), up(fea)), 1))
+        if lv == "l2":
+            fea = act(fea)
+    return fea
+
+
+@pytest.mark.parametrize(("mean", "double", "max_offset"), [(False, False, 10.0), (True, False, 10.0), (False, True, None)])
+def test_pcd_variants_match_reference_float64(mean: bool, double: bool, max_offset: float | None) -> None:
+    # MSITF (authors_compat: deform nbr; else the mean) and MsMr (doubled LeakyReLUs), no cascade
+    pcd = PCDAlignment(
+        4, 2, 3, max_offset, cascade=False, deform_input="mean" if mean else "nbr", double_lrelu=double
+    ).double()
+    _randomise(pcd, seed=11, scale=0.3)
+    gen = torch.Generator().manual_seed(12)
+    nbr, ref = _pyramid(2, 4, 8, 12, gen), _pyramid(2, 4, 8, 12, gen)
+    assert not any(k.startswith("cas_") for k in pcd.state_dict())
+    torch.testing.assert_close(pcd(nbr, ref), _reference_pcd(pcd, nbr, ref, mean=mean, double=double), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cascade", [True, False])
+def test_pcd_gradcheck(cascade: bool) -> None:
+    pcd = PCDAlignment(2, 1, 2, cascade=cascade, double_lrelu=not cascade).double()
+    _randomise(pcd, seed=13, scale=0.3)
+    gen = torch.Generator().manual_seed(14)
+    nbr, ref = _pyramid(1, 2, 4, 4, gen, levels=2), _pyramid(1, 2, 4, 4, gen, levels=2)
+    nbr = [t.requires_grad_() for t in nbr]
+    assert torch.autograd.gradcheck(lambda a, b: pcd([a, b], ref), tuple(nbr))
+
+
+def test_split_flat_pcd_key() -> None:
+    from stvsr.layers.alignment import split_flat_pcd_key
+
+    assert split_flat_pcd_key("insert.L3_offset_conv1_2.conv.weight") == ("insert", "2", "offset_conv1.l3.weight")
+    assert split_flat_pcd_key("a.pcd_align.L1_dcnpack_1.conv_offset.bias") == (
+        "a.pcd_align", "1", "dcn_pack.l1.conv_offset.bias"
+    )
+    assert split_flat_pcd_key("L2_fea_conv_1.weight") == ("", "1", "feat_conv.l2.weight")
+    assert split_flat_pcd_key("insert.fea_L2_conv1.0.weight") is None
+    with pytest.raises(ValueError, match="deform_input"):
+        PCDAlignment(4, 2, deform_input="ref")

@@ -149,13 +149,22 @@ def test_determinism_batch_and_align_corners_switch() -> None:
         a = model.forward_window(lr, 0.5)
         b = model.forward_window(lr, 0.5)
         one = model.forward_window(lr[1:], 0.5)
-        legacy_off = model.forward_window(lr, 0.5, align_corners=False)
+        legacy_off = model.forward_window(lr, 0.5, authors_compat=True)  # the code as it runs today
     for name in ("hr_keyframes", "hr_interp", "lr_interp"):
         assert torch.equal(getattr(a, name), getattr(b, name))
         torch.testing.assert_close(getattr(one, name), getattr(a, name)[1:], rtol=0, atol=1e-5)
-    assert model.align_corners is True
+    assert model.align_corners is True and model.config["authors_compat"] is False
     assert (legacy_off.lr_interp - a.lr_interp).abs().max() > 1e-3
     torch.testing.assert_close(legacy_off.hr_keyframes, a.hr_keyframes)  # RSDN has no warp
+
+
+def test_authors_compat_config_and_old_name() -> None:
+    from stvsr.models.fmu import FMUConfig, fmu
+
+    assert FMU(**TINY).config["authors_compat"] is False  # the default of every stvsr model
+    legacy = fmu(**TINY, align_corners=False)  # a stvsr 0.1.0 config: the authors' code as it runs today
+    assert legacy.config["authors_compat"] is True and legacy.align_corners is False
+    assert FMU(FMUConfig(**TINY), rsdn_blocks=2).config == {**FMU(**TINY).config, "rsdn_blocks": 2}
 
 
 def test_stvsr_contract_windows() -> None:

@@ -12,6 +12,7 @@ import stvsr
 from stvsr.models import CheckpointError
 from stvsr.models.msitf import (
     MSITF,
+    MSITFConfig,
     _relative_coords_table,
     _relative_position_index,
     _shift_mask,
@@ -71,8 +72,9 @@ def test_deterministic_and_batch_consistent() -> None:
 
 
 def test_authors_quirk_flag_changes_the_interpolation() -> None:
-    model = _tiny()
-    fixed = _tiny(authors_compat=False)
+    model = _tiny(authors_compat=True)
+    fixed = _tiny()  # the class default, like every stvsr model: authors_compat=False
+    assert fixed.config["authors_compat"] is False
     fixed.load_state_dict(model.state_dict())
     lr = torch.rand(1, 2, 3, 4, 4)
     with torch.no_grad():
@@ -111,6 +113,9 @@ def test_config_roundtrip_and_converter() -> None:
     sd["module.recon_trunk.layers.0.residual_group.blocks.1.attn_mask"] = torch.zeros(4, 16, 16)
     loaded = convert_msitf(sd, **TINY)
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    # the registry entry and the converter reproduce the authors' code
+    assert loaded.config["authors_compat"] is True and stvsr.load("msitf", pretrained=False).config["authors_compat"]
+    assert MSITF(MSITFConfig(**TINY), groups=4).config == {**model.config, "groups": 4}
     del sd["module.fusion.weight"]
     with pytest.raises(CheckpointError, match=r"fusion\.weight"):
         convert_msitf(sd, **TINY)

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from stvsr.models._base import CheckpointError
+from stvsr.models._base import CheckpointError, load_state_dict_strict
 from stvsr.models._windowed import iter_windowed, plan_windows, windowed_forward
-from stvsr.models.msmr import MsMr, convert_msmr_arb, convert_msmr_fix, msmr_arb, msmr_fix
+from stvsr.models.msmr import MsMr, MsMrConfig, convert_msmr_arb, convert_msmr_fix, msmr_arb, msmr_fix
 from stvsr.zoo._catalog import get_entry
 
 SMALL = {"mid_channels": 16, "num_blocks": 2, "feat_blocks": 1, "sa_every": 1, "up_channels": 8}
@@ -98,6 +98,11 @@ def test_authors_compat_attribute_and_config() -> None:
     assert model.config["authors_compat"] is True
     rebuilt = MsMr(**model.config)
     assert rebuilt.authors_compat is True and rebuilt.variant == "arb"
+    from_cfg = MsMr(MsMrConfig(**model.config), num_blocks=3)  # a config, keywords replacing its fields
+    assert from_cfg.config == {**model.config, "num_blocks": 3}
+    assert MsMr().config["authors_compat"] is False
+    with pytest.raises(TypeError, match="bogus"):
+        MsMr(bogus=1)
 
 
 def test_palindromic_clips(small: MsMr) -> None:
@@ -187,6 +192,43 @@ def test_converter_round_trip_and_strictness(name: str, convert) -> None:
     del bad["insert.metric.paramScale"]
     with pytest.raises(CheckpointError, match="insert.metric.paramScale"):
         convert(bad)
+
+
+def _authors_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """stvsr's keys -> the authors' flat PCD keys (``insert.L3_offset_conv1_1.conv.weight``, ...)."""
+    import re
+
+    branch = {"pcd_ab": "1", "pcd_ba": "2"}
+    names = {"offset_conv1": "offset_conv1", "offset_conv2": "offset_conv2", "offset_conv3": "offset_conv3",
+             "dcn_pack": "dcnpack", "feat_conv": "fea_conv"}
+    out = {}
+    for key, value in state.items():
+        m = re.fullmatch(r"insert\.(pcd_ab|pcd_ba)\.(\w+)\.l(\d)\.(.+)", key)
+        if m is None:
+            out[key] = value
+            continue
+        wrap = "" if m[2] == "dcn_pack" else "conv."
+        out[f"insert.L{m[3]}_{names[m[2]]}_{branch[m[1]]}.{wrap}{m[4]}"] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["fix", "arb"])
+def test_authors_pcd_keys_load_everywhere(name: str) -> None:
+    # the authors' layout (also that of the weight files stvsr 0.1.0 wrote) loads through the converter,
+    # the strict loader and torch's load_state_dict alike
+    torch.manual_seed(0)
+    state = BUILDERS[name](**SMALL).state_dict()
+    old = _authors_layout(state)
+    assert "insert.L3_offset_conv1_1.conv.weight" in old and "insert.L1_dcnpack_2.conv_offset.bias" in old
+    assert len(old) == len(state)
+    torch.manual_seed(1)
+    fresh = BUILDERS[name](**SMALL)
+    fresh.load_state_dict(old)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in state.items())
+    torch.manual_seed(2)
+    strict = BUILDERS[name](**SMALL)
+    load_state_dict_strict(strict, old)
+    assert all(torch.equal(strict.state_dict()[k], v) for k, v in state.items())
 
 
 @pytest.mark.parametrize("name", ["msmr_fix", "msmr_arb"])

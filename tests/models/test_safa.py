@@ -140,6 +140,16 @@ def test_config_roundtrip_and_converter() -> None:
         convert_safa(prefixed, **TINY)
 
 
+def test_authors_compat_default_registry_and_old_name() -> None:
+    from stvsr.models.safa import SAFAConfig, safa
+
+    assert SAFA(**TINY).config["authors_compat"] is False  # the class default of every stvsr model
+    assert safa(**TINY).config["authors_compat"] is True  # the registry entry reproduces the authors
+    assert convert_safa(_tiny(authors_compat=True).state_dict(), **TINY).config["authors_compat"] is True
+    assert safa(**TINY, authors_u8=False).config["authors_compat"] is False  # a stvsr 0.1.0 config
+    assert SAFA(SAFAConfig(**TINY), gate="sample").config == {**SAFA(**TINY).config, "gate": "sample"}
+
+
 def test_clear_errors() -> None:
     model = _tiny()
     lr = torch.rand(1, 2, 3, 8, 8)

@@ -22,7 +22,8 @@ import torch
 from safetensors.torch import load_file
 
 import stvsr
-from stvsr.models._base import file_sha256, load_state_dict_strict
+from stvsr.models._base import load_state_dict_strict
+from stvsr.models._hub import file_sha256
 from stvsr.ops import backward_warp, imresize
 from stvsr.zoo._catalog import get_entry
 from stvsr.zoo._weights import WeightsNotFoundError, registry_state

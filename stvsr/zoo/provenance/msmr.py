@@ -31,6 +31,19 @@ def _vid4(who: str, psnr: float, ssim: float, clips: tuple[float, float, float, 
     return {"dataset": f"{_VID4}, {who}", "psnr": psnr, "ssim": ssim, "protocol": f"{_VID4_RULES}; per clip {per}"}
 
 
+def _held_out(psnr: float, keys: float, intermediate: float, previous: float, more: str = "") -> dict[str, Any]:
+    """The held-out validation row (Megamind.avi) of one variant's weights; ``more``: a sentence appended."""
+    return {
+        "dataset": "Megamind.avi (Debian opencv-doc, held out of training), 4 centre 448x256 septuplets, "
+        "x4 space, x2 time",
+        "psnr": psnr,
+        "ssim": None,
+        "protocol": "tools/train_msmr_staged.py --report: LR frames 1,3,5,7 (MATLAB bicubic, 8-bit), all 7 scored, "
+        f"Y; keys {keys:.2f}, intermediate {intermediate:.2f}; bicubic + blend 31.00 (33.89 / 27.15); the previous "
+        f"(session-1) weights {previous:.2f}" + (f". {more}" if more else ""),
+    }
+
+
 # the same comparison rows on both cards (docs/results.md holds the recorded runs)
 _VID4_COMPARISON = [
     _vid4("rife_basicvsr (zoo) for comparison", 26.08, 0.7861, (23.50, 26.66, 26.05, 28.13)),
@@ -67,11 +80,7 @@ _ZOO: dict[str, dict[str, Any]] = {
             "30.99 key, 28.12 intermediate), 750 29.65, 973 29.10",
         },
         "vid4": _vid4("these weights", 23.65, 0.6359, (20.18, 25.14, 23.41, 25.86)),
-        "held_out": {"dataset": "Megamind.avi (Debian opencv-doc, held out of training), 4 centre 448x256 septuplets, "
-                     "x4 space, x2 time", "psnr": 29.39, "ssim": None,
-                     "protocol": "tools/train_msmr_staged.py --report: LR frames 1,3,5,7 (MATLAB bicubic, 8-bit), all 7 "
-                     "scored, Y; keys 31.42, intermediate 26.68; bicubic + blend 31.00 (33.89 / 27.15); the "
-                     "previous (session-1) weights 28.33"},
+        "held_out": _held_out(29.39, 31.42, 26.68, 28.33),
     },
     "arb": {
         "sha256": "ce31ea6ecd6b912217f7a9436c357f447fc680191122eaaab31403ab4f9066c3",
@@ -88,13 +97,12 @@ _ZOO: dict[str, dict[str, Any]] = {
             "750 30.40 (kept: 31.60 key, 28.80 intermediate)",
         },
         "vid4": _vid4("these weights", 23.41, 0.6172, (19.99, 25.09, 22.96, 25.60)),
-        "held_out": {"dataset": "Megamind.avi (Debian opencv-doc, held out of training), 4 centre 448x256 septuplets, "
-                     "x4 space, x2 time", "psnr": 30.38, "ssim": None,
-                     "protocol": "tools/train_msmr_staged.py --report: LR frames 1,3,5,7 (MATLAB bicubic, 8-bit), all 7 "
-                     "scored, Y; keys 32.53, intermediate 27.53; bicubic + blend 31.00 (33.89 / 27.15); the previous "
-                     "(session-1) weights 28.52. Scale x time grid (keys 0,4,8 of nonuplets; gain over bicubic + "
-                     "blend, dB, t = 0 / .25 / .5 / .75): x2 -5.01/-1.05/+0.20/-1.20, x2.5 -3.19/-1.03/+0.27/-1.04, "
-                     "x3 -2.19/-1.02/+0.50/-0.86, x4 -1.48/-0.93/+0.38/-1.04"},
+        "held_out": _held_out(
+            30.38, 32.53, 27.53, 28.52,
+            "Scale x time grid (keys 0,4,8 of nonuplets; gain over bicubic + blend, dB, t = 0 / .25 / .5 / .75): "
+            "x2 -5.01/-1.05/+0.20/-1.20, x2.5 -3.19/-1.03/+0.27/-1.04, x3 -2.19/-1.02/+0.50/-0.86, "
+            "x4 -1.48/-0.93/+0.38/-1.04",
+        ),
     },
 }
 for _variant, _info in _ZOO.items():

@@ -3,8 +3,8 @@
 The fixture's tensors are BGR (the authors' convention); stvsr's API is RGB, so the
 inputs are flipped to RGB and the outputs back to BGR (the model flips inside again:
 an exact round trip). The main cases record the code as it runs on today's PyTorch
-(``grid_sample`` with ``align_corners=False``); ``legacy_ac_true_*`` cases force
-``align_corners=True`` (PyTorch <= 1.2, stvsr's default).
+(``grid_sample`` with ``align_corners=False``: ``authors_compat=True``); ``legacy_ac_true_*``
+cases force ``align_corners=True`` (PyTorch <= 1.2, stvsr's default ``authors_compat=False``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def run(case: Case) -> dict[str, torch.Tensor]:
     frames = [case.tensors[f"I{k}"].float() for k in range(4)]
     lr_rgb = torch.stack(frames, dim=1).flip(2)  # (B, 4, 3, h, w) BGR -> RGB
     legacy = case.name.startswith("legacy_ac_true")
-    out = model.forward_window(lr_rgb, times=float(case.meta["call"]["t"]), align_corners=legacy)
+    out = model.forward_window(lr_rgb, times=float(case.meta["call"]["t"]), authors_compat=not legacy)
     result = {
         "hr_keyframes": out.hr_keyframes.flip(2),
         "hr_interp": out.hr_interp[:, 0].flip(1),

@@ -39,7 +39,15 @@ from torch import nn
 from stvsr._geometry import scaled_size
 from stvsr._validate import check_dtype
 from stvsr.models._capabilities import Capabilities, capabilities_of
-from stvsr.models._windowed import WindowedStream, call_model, default_overlap, default_window, window_plan
+from stvsr.models._windowed import (
+    Times,
+    WindowedStream,
+    call_model,
+    default_overlap,
+    default_window,
+    time_counts,
+    window_plan,
+)
 from stvsr.video.timegrid import Sample, StreamPlanner, as_fraction, target_fps
 
 #: largest output side the pipeline accepts (a guard against typos such as --scale 400)
@@ -236,11 +244,11 @@ class Upscaler:
         return out
 
     # -- model calls ---------------------------------------------------------------------------
-    def _call(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
+    def _call(self, lr: torch.Tensor, times: Times, out_hw: tuple[int, int]) -> torch.Tensor:
         """``lr`` (1, T, 3, h, w) -> (1, T + (T-1)K, 3, H, W) at the exact output size."""
         if self._meter is None:
             return call_model(self.model, self.caps, lr, times, out_hw)
-        key = (lr.shape[1], len(times))
+        key = (lr.shape[1], time_counts(times, lr.shape[1]))  # per-pair counts: the call's shape
         if key not in self._meter.profiles and key not in self._meter.failed:  # once per call shape
             self._status("timing the model's layers on a 16x16 crop (once)")
             c = 16  # LR pixels: the models pad small inputs; the call's leaf sequence is that of any size
@@ -256,7 +264,7 @@ class Upscaler:
         finally:
             self._meter.stop(finished)
 
-    def _run(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
+    def _run(self, lr: torch.Tensor, times: Times, out_hw: tuple[int, int]) -> torch.Tensor:
         ctx = (
             torch.autocast(self.device.type, dtype=self.dtype)
             if self.dtype in (torch.bfloat16, torch.float16)
@@ -268,7 +276,7 @@ class Upscaler:
                 return self._call(lr, times, out_hw)
             return self._tiled(lr, times, out_hw)
 
-    def _tiled(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
+    def _tiled(self, lr: torch.Tensor, times: Times, out_hw: tuple[int, int]) -> torch.Tensor:
         h, w = lr.shape[-2:]
         H, W = out_hw
         sh, sw = H / h, W / w
@@ -335,7 +343,7 @@ class Upscaler:
             if position > bar.n:
                 bar.update(position - bar.n)
 
-        def run(lr: torch.Tensor, times: tuple[float, ...]) -> torch.Tensor:
+        def run(lr: torch.Tensor, times: Times) -> torch.Tensor:
             nonlocal out_hw, calls_done
             if out_hw is None:
                 out_hw = self.output_size(*lr.shape[-2:])

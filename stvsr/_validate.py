@@ -31,7 +31,15 @@ def check_rank(x: torch.Tensor, name: str, rank: int, layout: str) -> None:
         raise ValueError(f"{name} must be a {rank}-D tensor of layout ({layout}), got shape {tuple(x.shape)}")
 
 
+def tracing() -> bool:
+    """True while ``torch.export`` / ``torch.compile`` / the TorchScript tracer trace a call: value checks
+    (NaN, range), which need the data, are skipped then; shape and type checks still run."""
+    return bool(torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing())
+
+
 def check_finite(x: torch.Tensor, name: str) -> None:
+    if tracing():
+        return
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
 
@@ -43,7 +51,7 @@ RANGE_SLACK = 0.25
 
 def check_range(x: torch.Tensor, name: str, lo: float = 0.0, hi: float = 1.0, slack: float = RANGE_SLACK) -> None:
     """Refuse values outside ``[lo - slack, hi + slack]`` (e.g. 0..255 images given as [0, 1] ones)."""
-    if x.numel() == 0:
+    if x.numel() == 0 or tracing():
         return
     vmin, vmax = (float(v) for v in torch.aminmax(x.detach()))
     if vmin < lo - slack or vmax > hi + slack:

@@ -21,7 +21,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stvsr._validate import check_float, check_pair_times, check_rank, check_scale, check_tensor, check_times, check_video
+from stvsr._validate import (
+    check_float,
+    check_pair_times,
+    check_rank,
+    check_scale,
+    check_tensor,
+    check_times,
+    check_video,
+)
 from stvsr.layers.flow.ifnet import IFNet
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities

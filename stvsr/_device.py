@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["AUTO", "auto_device", "resolve_device"]
+__all__ = ["AUTO", "auto_device", "auto_dtype", "cpu_has_native_bf16", "resolve_device"]
 
 #: the device name that means "the best one available here"
 AUTO = "auto"
@@ -30,6 +30,44 @@ def auto_device() -> torch.device:
     if _mps_available(torch):
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True where the CPU has bfloat16 dot-product instructions (x86 ``avx512_bf16`` or ``amx_bf16``).
+
+    Read from ``/proc/cpuinfo`` (Linux); elsewhere, or where it cannot be read, False. ``cpuinfo``
+    replaces the file's text (tests). Without these instructions bfloat16 is emulated and slower.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "flags":
+            return bool({"avx512_bf16", "amx_bf16"} & set(value.split()))
+    return False
+
+
+def auto_dtype(device: torch.device) -> torch.dtype:
+    """The compute precision for ``dtype="auto"`` (the CLI's and ``upscale_video``'s default).
+
+    bfloat16 autocast on a CPU with native bf16 instructions: measured on such a CPU (AVX512-BF16,
+    walk of Vid4, 7 frames) within 0.01 dB of float32 for ``rife_basicvsr``, ``msmr_fix`` and
+    ``basicvsr`` at about half the time (``docs/performance.md``); float32 everywhere else (GPUs
+    included, where the accuracy of the half types has not been measured by this project), or
+    wherever the environment sets ``STVSR_AUTO_BF16=0``.
+    """
+    import os
+
+    import torch
+
+    # STVSR_AUTO_BF16=0 keeps float32 (reproducible figures across machines; the test suite sets it)
+    if device.type == "cpu" and os.environ.get("STVSR_AUTO_BF16", "1") != "0" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return torch.float32
 
 
 def resolve_device(device: str | torch.device | None, name: str = "device") -> torch.device:

@@ -33,6 +33,7 @@ FLOORS: tuple[tuple[str, int], ...] = (  # longest matching prefix wins
     ("stvsr._malloc", 0),
     ("stvsr._device", 0),
     ("stvsr._cli_types", 0),
+    ("stvsr._progress", 0),
     ("stvsr.ops", 1),
     ("stvsr.metrics", 1),
     ("stvsr.layers", 2),

@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,19 @@ def weights_sha256(model: nn.Module) -> str:
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}\n".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+def peak_rss_mib() -> float | None:
+    """The process's peak resident memory so far in MiB (None where ``resource`` is missing, e.g. Windows).
+
+    Process-wide and monotone: with several models in one run, a model's figure includes the peaks
+    of the models scored before it (score one model per run to measure each alone)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(kib / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def model_record(model: nn.Module, registry_weights: bool = False) -> dict[str, Any]:
@@ -345,6 +359,11 @@ def evaluate(
         # a registry name loaded with pretrained weights: the registry's sha256-checked file
         from_registry = pretrained and isinstance(requested, str) and parse_name(requested).kind == "registry"
         info[name] = model_record(m, registry_weights=from_registry)
+        if isinstance(requested, str):
+            from stvsr.zoo._names import split_options
+
+            info[name]["options"] = split_options(requested)[1]
+        info[name].update(cpu_seconds=0.0, frames_scored=0, peak_rss_mib=None)
     rows: list[ClipScore] = []
     for src in sources:
         clip = src.load(max_frames)
@@ -357,11 +376,14 @@ def evaluate(
                 if reason:
                     rows.append(ClipScore(name, cell.label, clip.name, None, None, note=reason))
                     continue
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 res = run_clip(m, cell, clip.frames, window=window, spec=caps, device=device, dtype=dtype,
                                keep_outputs=crops_dir is not None)
                 dt = time.perf_counter() - t0
                 fr = res["frames"]
+                info[name]["cpu_seconds"] += time.process_time() - c0
+                info[name]["frames_scored"] += len(fr)
+                info[name]["peak_rss_mib"] = peak_rss_mib()
                 score = ClipScore(name, cell.label, clip.name, _mean([f[2] for f in fr]), _mean([f[3] for f in fr]),
                                   fr, seconds=dt)
                 if score.ssim is not None and math.isnan(score.ssim):

@@ -35,6 +35,9 @@ class StvsrModel(nn.Module):
     config: dict[str, Any]
     registry_name: str | None = None  # set by the registry / stvsr.load
     weights_tag: str | None = None  # the weight variant loaded (``name.tag``), if any
+    #: True where ``forward`` announces its steps (:func:`stvsr._progress.steps`): progress bars then
+    #: move from the first step of the first call, without a calibration run
+    announces_steps: bool = False
 
     @property
     def capabilities(self) -> Capabilities:

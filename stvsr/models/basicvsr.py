@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stvsr._progress import Plan, steps
 from stvsr._validate import check_positive_int, check_scale, check_video
 from stvsr.layers.blocks import ResidualBlocksWithInputConv
 from stvsr.layers.flow.spynet import SpyNet
@@ -39,6 +40,9 @@ from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
 from stvsr.ops.warp import backward_warp
+
+#: multiply-adds per pixel of one SpyNet flow (six levels of 7x7 convs 8-32-64-32-16-2, pyramid ~4/3)
+_SPYNET_MACS = 49 * (8 * 32 + 32 * 64 + 64 * 32 + 32 * 16 + 16 * 2) * 4 // 3
 
 __all__ = [
     "BasicVSR",
@@ -68,6 +72,8 @@ class BasicVSR(StvsrModel):
     and ``BasicVSR(**model.config)`` rebuilds the model.
     """
 
+    announces_steps = True
+
     scale = 4
 
     @property
@@ -89,7 +95,7 @@ class BasicVSR(StvsrModel):
         self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
         self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
 
-    def compute_flows(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute_flows(self, lr: torch.Tensor, plan: Plan | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, T, 3, h, w)`` -> ``(forward, backward)`` flows, each ``(B, T-1, 2, h, w)``.
 
         ``backward[:, i]`` lives on frame i and points into frame i+1 (it pulls the
@@ -97,9 +103,16 @@ class BasicVSR(StvsrModel):
         and points into frame i.
         """
         # one pair at a time: SpyNet's 7x7 convs on a whole clip at once need gigabytes on the CPU
-        backward = torch.stack([self.spynet(lr[:, i], lr[:, i + 1]) for i in range(lr.shape[1] - 1)], dim=1)
-        forward = torch.stack([self.spynet(lr[:, i + 1], lr[:, i]) for i in range(lr.shape[1] - 1)], dim=1)
-        return forward, backward
+        backward, forward = [], []
+        for i in range(lr.shape[1] - 1):
+            backward.append(self.spynet(lr[:, i], lr[:, i + 1]))
+            if plan is not None:
+                plan.step("flows")
+        for i in range(lr.shape[1] - 1):
+            forward.append(self.spynet(lr[:, i + 1], lr[:, i]))
+            if plan is not None:
+                plan.step("flows")
+        return torch.stack(forward, dim=1), torch.stack(backward, dim=1)
 
     def _upsample(self, back: torch.Tensor, fwd: torch.Tensor, lr_frame: torch.Tensor) -> torch.Tensor:
         out = F.leaky_relu(self.fusion(torch.cat([back, fwd], dim=1)), 0.1)
@@ -123,9 +136,20 @@ class BasicVSR(StvsrModel):
         check_video(lr, "lr")
         if check_scale(scale) != (4.0, 4.0):
             raise ValueError(f"scale must be 4 for BasicVSR (a fixed x4 model), got {scale!r}")
+        with steps(**self.step_costs(lr.shape[1])) as plan:
+            return self._forward(lr, plan, clamp)
+
+    def step_costs(self, t: int) -> dict[str, tuple[int, float]]:
+        """The steps of a call on ``t`` frames and their costs (multiply-adds per LR pixel), for progress."""
+        nf, nb = self.num_feat, self.config["num_block"]
+        trunk = 9 * (nf + 3) * nf + nb * 2 * 9 * nf * nf
+        upsample = 2 * nf * nf + 9 * nf * 4 * nf + 4 * 9 * nf * 256 + 16 * 9 * 64 * (64 + 3)
+        return {"flows": (2 * (t - 1), _SPYNET_MACS), "backward": (t, trunk), "forward": (t, trunk + upsample)}
+
+    def _forward(self, lr: torch.Tensor, plan: Plan, clamp: bool) -> torch.Tensor:
         b, t, _, h, w = lr.shape
         if t > 1:
-            flows_fwd, flows_bwd = self.compute_flows(lr)
+            flows_fwd, flows_bwd = self.compute_flows(lr, plan)
         zero = lr.new_zeros(b, self.num_feat, h, w)
 
         back_states: list[torch.Tensor] = [zero] * t
@@ -135,6 +159,7 @@ class BasicVSR(StvsrModel):
                 state = backward_warp(state, flows_bwd[:, i])
             state = self.backward_trunk(torch.cat([lr[:, i], state], dim=1))
             back_states[i] = state
+            plan.step("backward")
 
         outputs = []
         state = zero
@@ -143,6 +168,7 @@ class BasicVSR(StvsrModel):
                 state = backward_warp(state, flows_fwd[:, i - 1])
             state = self.forward_trunk(torch.cat([lr[:, i], state], dim=1))
             outputs.append(self._upsample(back_states[i], state, lr[:, i]))
+            plan.step("forward")
         out = torch.stack(outputs, dim=1)
         return out.clamp(0, 1) if clamp else out
 

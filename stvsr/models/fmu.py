@@ -63,7 +63,7 @@ from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
 from stvsr.models.rsdn import RSDN
 from stvsr.ops import softsplat  # via the package: the name is shared with its module
-from stvsr.ops.warp import backward_warp
+from stvsr.ops.warp import backward_warp, sampling_dtype
 
 __all__ = [
     "FMU",
@@ -157,6 +157,7 @@ def fmu_backwarp(img: torch.Tensor, flow: torch.Tensor, align_corners: bool = Tr
     :func:`stvsr.ops.backward_warp`. ``img`` ``(B, C, H, W)``, ``flow`` ``(B, 2, H, W)``.
     """
     h, w = img.shape[-2:]
+    flow = flow.to(sampling_dtype(flow))  # pixel positions need float32: bfloat16 rounds 300.4 to 300
     if align_corners:
         ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
         xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)

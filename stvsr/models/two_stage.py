@@ -40,13 +40,14 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from stvsr._progress import steps
 from stvsr._validate import check_pair_times, check_scale, check_video
 from stvsr.models._base import StvsrModel
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
 from stvsr.models._windowed import key_positions
 from stvsr.models.basicvsr import BasicVSR
-from stvsr.models.rife import Rife
+from stvsr.models.rife import RIFE_PAIR_MACS, Rife
 from stvsr.ops.resize import imresize
 
 __all__ = ["RifeBasicVSR", "RifeBasicVSRConfig", "rife_basicvsr"]
@@ -94,6 +95,8 @@ class RifeBasicVSR(StvsrModel):
     positive factor or pair (see the module docs for non-x4 scales). ``order`` and ``tta``:
     see the module docs.
     """
+
+    announces_steps = True
 
     @property
     def capabilities(self) -> Capabilities:
@@ -178,17 +181,30 @@ class RifeBasicVSR(StvsrModel):
         ts = check_pair_times(times, lr.shape[1] - 1)
         h, w = lr.shape[-2:]
         size = (max(1, round(sh * h)), max(1, round(sw * w)))
-        if self.order == "vfi_first":
-            dense = self._interpolate(lr, ts) if lr.shape[1] > 1 else lr  # clamped to [0, 1]
-            hr = self._super_resolve(dense)
-        else:
-            keys = self._super_resolve(lr)
-            hr = keys
-            if lr.shape[1] > 1:
-                # RIFE takes images in [0, 1]; its copies of the keys are replaced by BasicVSR's
-                # unclamped ones so that clamp=False returns every key as BasicVSR made it
-                hr = self._interpolate(keys.clamp(0, 1), ts)
-                hr[:, key_positions([len(p) for p in ts])] = keys
+        t = lr.shape[1]
+        pairs = sum(len(p) for p in ts)  # RIFE calls: the frames made between the keys
+        dense_frames = t + pairs
+        vsr_frames, vfi_area = (dense_frames, 1) if self.order == "vfi_first" else (t, 16)
+        per_frame = sum(n * c for n, c in self.vsr.step_costs(vsr_frames).values()) / vsr_frames
+        stages = {"vfi": (pairs, RIFE_PAIR_MACS * vfi_area), "vsr": (vsr_frames, per_frame)}
+        if self.order != "vfi_first":
+            stages = {"vsr": stages["vsr"], "vfi": stages["vfi"]}
+        with steps(**stages) as plan:
+            if self.order == "vfi_first":
+                with plan.span("vfi", pairs):
+                    dense = self._interpolate(lr, ts) if t > 1 else lr  # clamped to [0, 1]
+                with plan.span("vsr", vsr_frames):
+                    hr = self._super_resolve(dense)
+            else:
+                with plan.span("vsr", vsr_frames):
+                    keys = self._super_resolve(lr)
+                hr = keys
+                if t > 1:
+                    # RIFE takes images in [0, 1]; its copies of the keys are replaced by BasicVSR's
+                    # unclamped ones so that clamp=False returns every key as BasicVSR made it
+                    with plan.span("vfi", pairs):
+                        hr = self._interpolate(keys.clamp(0, 1), ts)
+                    hr[:, key_positions([len(p) for p in ts])] = keys
         if size != tuple(hr.shape[-2:]):
             hr = self._resample(hr, size)
         return hr.clamp(0, 1) if clamp else hr

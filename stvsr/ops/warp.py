@@ -16,6 +16,11 @@ _MODES = ("bilinear", "nearest", "bicubic")
 _PADDING = ("zeros", "border", "reflection")
 
 
+def sampling_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """float64 if any tensor is float64, else float32 (half types sample in float32)."""
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
 def _base_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
     ys = torch.arange(h, device=like.device, dtype=like.dtype)
     xs = torch.arange(w, device=like.device, dtype=like.dtype)
@@ -42,7 +47,8 @@ def backward_warp(
             convention, which some authors' code used implicitly (see FMU).
 
     Returns:
-        ``(B, C, H, W)``, same dtype as ``x``.
+        ``(B, C, H, W)``, same dtype as ``x``. Positions are computed and sampled in float32
+        for float16/bfloat16 inputs (float64 stays float64).
     """
     check_tensor(x, "x")
     check_tensor(flow, "flow")
@@ -60,6 +66,10 @@ def backward_warp(
         raise ValueError(f"padding_mode must be one of {_PADDING}, got {padding_mode!r}")
     check_finite(flow, "flow")
     h, w = x.shape[-2:]
+    # positions and sampling in float32 at least: a half-precision grid cannot hold pixel positions
+    # (bfloat16 rounds 300.4 to 300, and a normalised coordinate to ~1/256 of the frame width)
+    cdt = sampling_dtype(x, flow)
+    flow = flow.to(cdt)
     pos = _base_grid(h, w, flow) + flow  # (B, 2, H, W) absolute pixel positions
     if align_corners:
         gx = 2.0 * pos[:, 0] / max(w - 1, 1) - 1.0
@@ -67,8 +77,9 @@ def backward_warp(
     else:
         gx = (2.0 * pos[:, 0] + 1.0) / w - 1.0
         gy = (2.0 * pos[:, 1] + 1.0) / h - 1.0
-    grid = torch.stack((gx, gy), dim=-1).to(x.dtype)
-    return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    grid = torch.stack((gx, gy), dim=-1)
+    out = F.grid_sample(x.to(cdt), grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    return out.to(x.dtype)
 
 
 def resize_flow(

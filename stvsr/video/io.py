@@ -315,6 +315,47 @@ def _check_codec(codec: str, bit_depth: int | None, suffix: str, lossless: bool)
     return codec, depth
 
 
+def segment_suffix(dst: str | os.PathLike[str], codec: str, lossless: bool) -> str:
+    """The container of a resumable job's segments of ``dst`` ("" for PNG folders): ``dst``'s own, except
+    H.264 / HEVC bound for Matroska, whose segments are written as ``.mov`` (it keeps the decode
+    timestamps of B-frames, which packet copy needs)."""
+    suffix = Path(dst).suffix.lower()
+    if suffix == ".png":
+        return ""
+    return ".mov" if suffix == ".mkv" and codec in ("h264", "hevc") and not lossless else suffix
+
+
+def reorder_delay(path: str | os.PathLike[str]) -> int:
+    """Frames by which a video's first decode timestamp precedes its first presentation (B-frames; 0 if none)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.dts is None:
+                return 0
+            return max(0, round((packet.pts - packet.dts) * stream.time_base * stream.average_rate))
+    return 0
+
+
+def join_segments(segments: list[Path], dst: str | os.PathLike[str], **writer: Any) -> Path:
+    """Join segments written by ``VideoWriter(**writer)`` into ``dst`` by packet copy, atomically.
+
+    The output is a ``VideoWriter(dst, **writer, template=segments[0])`` filled with
+    :meth:`VideoWriter.append_segment` (audio, ``overwrite`` and the final rename as for any output).
+    """
+    png = Path(dst).suffix.lower() in ("", ".png")
+    delay = 0 if png else max(reorder_delay(seg) for seg in segments)
+    out = VideoWriter(dst, **writer, template=segments[0])
+    try:
+        for seg in segments:
+            out.append_segment(seg, delay)
+        return out.close()
+    except BaseException:
+        out.abort()
+        raise
+
+
 def _why_not_replaceable(path: Path) -> str | None:
     """Why ``overwrite`` may not replace the existing ``path``, or None when it may.
 
@@ -485,6 +526,9 @@ class VideoWriter:
             nothing but stvsr frames (see :func:`check_output_path`). Without it, :meth:`close`
             refuses if anything appeared at ``dst`` meanwhile.
         src: the input path, never written to (nor a folder containing it).
+        template: a segment written earlier by a ``VideoWriter`` with the same settings: the
+            output then takes that segment's stream parameters and is filled by
+            :meth:`append_segment` (packet copy) instead of :meth:`write`.
 
     Raises:
         VideoError: the path is refused (see :func:`check_output_path`), writing failed
@@ -505,8 +549,11 @@ class VideoWriter:
         src: str | os.PathLike[str] | None = None,
         codec: str = "h264",
         bit_depth: int | None = None,
+        template: str | os.PathLike[str] | None = None,
     ) -> None:
         self.dst = check_output_path(dst, src, overwrite)
+        self.template = Path(template) if template is not None else None
+        self._extradata: bytes | None = None
         self.overwrite, self.src = overwrite, src
         if not (0 <= crf <= 51):
             raise VideoError(f"crf must be in [0, 51], got {crf}")
@@ -545,6 +592,16 @@ class VideoWriter:
             os.close(fd)
             self._tmp = Path(name)
             self._container = av.open(str(self._tmp), mode="w")
+            if self.template is not None:
+                with av.open(str(self.template)) as seg:
+                    stream = self._container.add_stream_from_template(seg.streams.video[0])
+                    self._extradata = seg.streams.video[0].codec_context.extradata
+                self._time_base = Fraction(1, 1) / self.fps
+                stream.time_base = self._time_base
+                self._stream = stream
+                if self.audio_from is not None:
+                    self._add_audio()
+                return
             if self.lossless:
                 codec, pix_fmt = _LOSSLESS_BY_SUFFIX.get(self.dst.suffix.lower(), ("ffv1", "bgr0"))
                 options = {"crf": "0"} if codec == "libx264rgb" else {}
@@ -633,6 +690,56 @@ class VideoWriter:
             raise
         self.frames_written += 1
 
+    def append_segment(self, segment: str | os.PathLike[str], delay: int = 0) -> int:
+        """Append a finished segment by packet copy (PNG frames: hard links or copies); returns its frames.
+
+        The segment was written by a ``VideoWriter`` with this one's settings (the ``template``):
+        every segment starts with a key frame and ends with its encoder flushed (closed GOPs), so
+        its packets decode alone. Their timestamps are renumbered to follow the frames already
+        written: ``pts`` shifts by the frames before the segment; ``dts`` counts the packets in
+        decode order minus ``delay``, the largest B-frame reorder delay of all the segments
+        (:func:`reorder_delay`: a short segment may have a smaller one), so decode times keep
+        increasing across segments and never pass the presentation times.
+        """
+        import av
+
+        if self._tmp is None:
+            raise VideoError(f"the writer of {self.dst} is closed")
+        segment = Path(segment)
+        try:
+            if self.png:
+                names = sorted(q for q in segment.iterdir() if _FRAME_NAME.fullmatch(q.name))
+                for q in names:
+                    target = self._tmp / f"{self.frames_written:06d}.png"
+                    try:
+                        os.link(q, target)
+                    except OSError:
+                        shutil.copyfile(q, target)
+                    self.frames_written += 1
+                return len(names)
+            fps, offset, n = self.fps, self.frames_written, 0
+            with av.open(str(segment)) as seg:
+                stream = seg.streams.video[0]
+                if stream.codec_context.extradata != self._extradata:
+                    raise VideoError(f"{segment} was encoded with other stream parameters than {self.template}")
+                tb = stream.time_base
+                for packet in seg.demux(stream):
+                    if packet.size == 0:  # the demuxer's end-of-stream marker
+                        continue
+                    pts = None if packet.pts is None else round(packet.pts * tb * fps) + offset
+                    dts = None if packet.dts is None else offset + n - delay
+                    packet.pts, packet.dts, packet.time_base, packet.duration = pts, dts, self._time_base, 1
+                    packet.stream = self._stream
+                    self._mux(packet)
+                    n += 1
+            self.frames_written += n
+            return n
+        except (OSError, av.FFmpegError) as exc:
+            raise self._failed("writing", exc) from exc
+        except BaseException:
+            self._cleanup()
+            raise
+
     def close(self) -> Path:
         """Finish the file and move it into place; returns the final path.
 
@@ -647,8 +754,9 @@ class VideoWriter:
             return self.dst
         try:
             if not self.png:
-                for packet in self._stream.encode():
-                    self._mux(packet)
+                if self.template is None:
+                    for packet in self._stream.encode():
+                        self._mux(packet)
                 self._copy_audio()
                 self._container.close()
                 self._container = None

@@ -24,10 +24,11 @@ the effect of the model's receptive field at tile borders (see the tests).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr._device import AUTO, auto_dtype
 from stvsr._geometry import scaled_size
 from stvsr._validate import check_dtype
 from stvsr.models._capabilities import Capabilities, capabilities_of
@@ -48,12 +50,11 @@ from stvsr.models._windowed import (
     time_counts,
     window_plan,
 )
+from stvsr.video.options import DEFAULT_MODEL, OutputOptions, UpscaleOptions, split
 from stvsr.video.timegrid import Sample, StreamPlanner, as_fraction, target_fps
 
 #: largest output side the pipeline accepts (a guard against typos such as --scale 400)
 MAX_OUTPUT_SIDE = 16384
-#: scene-cut threshold: mean absolute difference of 64x64 grey thumbnails, in [0, 1]
-DEFAULT_CUT_THRESHOLD = 0.25
 
 
 @dataclass
@@ -132,42 +133,29 @@ class Upscaler:
     Args:
         model: a registry name (``"rife_basicvsr"``, ``"msmr_arb"``, ...; loaded with
             ``stvsr.load``) or an ``nn.Module`` following the stvsr forward contract.
-        scale: space factor or ``(scale_h, scale_w)``; ``size`` instead gives ``(W, H)``.
-            Default: the model's own scale (4 for arbitrary-scale models).
-        fps: output frame rate: a number, ``"x2"``-style multiplier, or None (same as input).
-        device: ``"auto"`` or None (the default: CUDA, else MPS, else the CPU), ``"cpu"``,
-            ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``.
-        dtype: float32 (default), or ``bfloat16``/``float16`` through autocast (on a CPU
-            bfloat16 helps only where the processor has bf16 instructions; float16 rarely does).
-        window, overlap: key frames per model call and shared between calls (see module doc).
-        tile, tile_overlap: spatial tiling in LR pixels (None: whole frames).
-        cut_threshold: scene-cut sensitivity (None disables cut detection).
-        progress: show a tqdm progress bar counted in model calls (windows) that also moves
-            *inside* each call (:class:`stvsr.video.progress.CallProgress`), with the output
-            frames written beside it.
+        options: an :class:`stvsr.video.options.UpscaleOptions`; keywords override its fields.
+        **kwargs: the fields of :class:`~stvsr.video.options.UpscaleOptions`, each documented
+            there once: ``scale`` / ``size``, ``fps``, ``device``, ``dtype``, ``window``,
+            ``overlap``, ``tile``, ``tile_overlap``, ``cut_threshold``, ``progress`` (a tqdm bar
+            counted in model calls that moves *inside* each call, with an ETA and the output
+            frames written beside it).
     """
 
     def __init__(
-        self,
-        model: str | nn.Module = "rife_basicvsr",
-        *,
-        scale: float | Sequence[float] | None = None,
-        size: Sequence[int] | None = None,
-        fps: float | str | Fraction | None = None,
-        device: str | torch.device | None = None,
-        dtype: torch.dtype | str | None = None,
-        window: int | None = None,
-        overlap: int | None = None,
-        tile: int | None = None,
-        tile_overlap: int = 16,
-        cut_threshold: float | None = DEFAULT_CUT_THRESHOLD,
-        progress: bool = True,
+        self, model: str | nn.Module = DEFAULT_MODEL, *, options: UpscaleOptions | None = None, **kwargs: Any
     ) -> None:
         from stvsr._device import resolve_device
 
+        run, rest = split(kwargs)
+        if rest:
+            raise TypeError(f"Upscaler takes no {', '.join(sorted(rest))} (options of upscale_video)")
+        opts = dataclasses.replace(options, **run) if options is not None else UpscaleOptions(**run)
+        self.options = opts
+        device, dtype, scale, size, fps = opts.device, opts.dtype, opts.scale, opts.size, opts.fps
+        window, overlap, tile, progress = opts.window, opts.overlap, opts.tile, opts.progress
         self.device = resolve_device(device)
         self.device_chosen = device is None or str(device).strip().lower() == "auto"  # said in describe()
-        self.dtype = _parse_dtype(dtype)
+        self.dtype = _parse_dtype(dtype, self.device)
         if isinstance(model, str):
             from stvsr.zoo import load
 
@@ -182,42 +170,31 @@ class Upscaler:
                 f"{type(model).__name__} has task {self.caps.task!r}; the video pipeline runs stvsr, vsr and vfi "
                 "models (CVRS is a resampler: use its downscale/upscale methods)"
             )
-        if scale is not None and size is not None:
-            raise ValueError("give scale or size, not both")
         if scale is not None:
             from stvsr._validate import check_scale
 
             self.scale: tuple[float, float] | None = check_scale(scale, "scale")
         else:
             self.scale = None
-        if size is not None:
-            if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in size):
-                raise ValueError(f"size must be (W, H) with positive integers, got {size!r}")
         self.size = tuple(size) if size is not None else None
         if fps is not None:  # validate now, not after the first frames were decoded
             target_fps(fps, Fraction(1))
         self.fps = fps
-        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 2):
-            raise ValueError(f"window must be an integer >= 2 (key frames per model call), got {window!r}")
         self.window = int(window if window is not None else default_window(self.caps))  # window=0 is an error, not "default"
         if self.caps.input_frames and self.window != self.caps.input_frames:
             raise ValueError(f"this model takes exactly {self.caps.input_frames} frames per call; got window={window}")
-        if self.window < 2:
-            raise ValueError(f"window must be >= 2 key frames, got {self.window}")
         self.overlap = int(overlap if overlap is not None else default_overlap(self.window))
         if not 1 <= self.overlap < self.window:  # the pair between two windows needs both its frames
             raise ValueError(f"overlap must be in [1, window), got {self.overlap} for window {self.window}")
-        if tile is not None and tile < 8:
-            raise ValueError(f"tile must be at least 8 LR pixels, got {tile}")
-        self.tile, self.tile_overlap = tile, int(tile_overlap)
-        if cut_threshold is not None and not 0 < cut_threshold <= 1:
-            raise ValueError(f"cut_threshold must be in (0, 1] or None, got {cut_threshold}")
-        self.cut_threshold = cut_threshold
+        self.tile, self.tile_overlap = tile, int(opts.tile_overlap)
+        self.cut_threshold = opts.cut_threshold
         self.progress = progress
         self.cuts = 0
         self.windows = 0  # model calls of the last process() (per tile row: one)
+        self.skipped_frames = 0  # output frames of the windows process(skip_windows=...) left out
         self._warned_time = False
         self._meter: Any = None  # CallProgress while process() runs with progress
+        self._eta: Any = None  # EtaMeter while process() runs with progress
         self._status: Any = lambda text: None  # shows a word on the progress bar while process() runs
         self._tile_pos = (0, 1)  # (tile being run, tiles per window) for the progress inside a window
 
@@ -248,13 +225,18 @@ class Upscaler:
         """``lr`` (1, T, 3, h, w) -> (1, T + (T-1)K, 3, H, W) at the exact output size."""
         if self._meter is None:
             return call_model(self.model, self.caps, lr, times, out_hw)
+        from stvsr.video import progress
+
         key = (lr.shape[1], time_counts(times, lr.shape[1]))  # per-pair counts: the call's shape
-        if key not in self._meter.profiles and key not in self._meter.failed:  # once per call shape
+        if self._meter.needs_calibration(key):  # once per call shape, for models that announce no steps
             self._status("timing the model's layers on a 16x16 crop (once)")
             c = 16  # LR pixels: the models pad small inputs; the call's leaf sequence is that of any size
             ch, cw = min(c, lr.shape[-2]), min(c, lr.shape[-1])
             small_hw = (max(1, round(ch * out_hw[0] / lr.shape[-2])), max(1, round(cw * out_hw[1] / lr.shape[-1])))
+            began = progress.clock()
             self._meter.calibrate(key, lambda: call_model(self.model, self.caps, lr[..., :ch, :cw], times, small_hw))
+            if self._eta is not None:
+                self._eta.exclude(progress.clock() - began)  # later calls do not calibrate
         self._meter.start(key)
         finished = False
         try:
@@ -308,6 +290,10 @@ class Upscaler:
         fps_in: float | Fraction | None = None,
         total: int | None = None,
         frames_in: int | None = None,
+        seconds: float | None = None,
+        *,
+        skip_windows: int = 0,
+        on_window: Callable[[int], None] | None = None,
     ) -> Iterator[torch.Tensor]:
         """Upscale a stream of frames; yields ``(3, H, W)`` float RGB frames in [0, 1] in time order.
 
@@ -318,10 +304,20 @@ class Upscaler:
             total: expected number of output frames (for the progress bar only).
             frames_in: expected number of input frames (for the progress bar only: it counts
                 model calls, known from it, and moves inside each call).
+            seconds: estimated duration of the job (the ETA until the first call measures one).
+            skip_windows: leave out the first windows (a resumed job has their frames): the model is
+                not called for them and their frames are not yielded (:attr:`skipped_frames` counts them);
+                the frames after them are those of a whole run.
+            on_window: called with ``m`` before window ``m`` runs, when every frame of the windows
+                before it has been yielded and consumed (where a resumable job may cut a segment).
 
         The progress bar counts model calls (windows), not output frames: every call costs
-        about the same, while the frames a window keeps vary (the first keeps the most), so
-        an ETA from calls is stable; the output frames written so far are shown beside it.
+        about the same, while the frames a window keeps vary (the first keeps the most). It
+        moves inside each call (:class:`stvsr.video.progress.CallProgress`: the model's
+        announced steps in the first call, the measured time profile in later ones); the ETA
+        (:class:`stvsr.video.progress.EtaMeter`) comes from the measured seconds per call,
+        the first (warm-up) call left out once a later one gives a rate. A ``?`` after the ETA
+        marks an extrapolation from the first call alone.
         """
         from tqdm.auto import tqdm
 
@@ -333,21 +329,46 @@ class Upscaler:
         out_hw: tuple[int, int] | None = None
 
         calls = len(window_plan(frames_in, self.window, self.overlap)) if frames_in and frames_in >= 2 else None
-        # smoothing=0: the ETA is the average rate since the start (stable, not the last update's)
-        bar = tqdm(total=calls, disable=not self.progress, desc="stvsr", smoothing=0,
-                   bar_format="{l_bar}{bar}| model call {n:.2f}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+        bar = tqdm(total=calls, disable=not self.progress, desc="stvsr",
+                   bar_format="{l_bar}{bar}| model call {n:.2f}/{total_fmt} [{elapsed}{postfix}]")
         calls_done = 0
         emitted = 0
+        eta = None
+        if self.progress:
+            from stvsr.video.progress import CallProgress, EtaMeter, format_seconds
+
+            eta = EtaMeter(calls - skip_windows if calls else calls, prior=seconds / calls if seconds and calls else None)
+
+        def show(refresh: bool) -> None:
+            """The postfix: time left and output frames written."""
+            left = eta.remaining() if eta is not None else None
+            rest = "?" if left is None else format_seconds(left) + ("?" if not eta.durations and eta.done < 0.25 else "")
+            frames = f"{emitted}/{total if total is not None else '?'} frames written"
+            bar.set_postfix_str(f"ETA {rest}, {frames}" if self.progress else frames, refresh=refresh)
 
         def move(position: float) -> None:
             if position > bar.n:
+                if eta is not None:
+                    eta.partial(position - calls_done)
+                    show(False)
                 bar.update(position - bar.n)
 
         def run(lr: torch.Tensor, times: Times) -> torch.Tensor:
             nonlocal out_hw, calls_done
             if out_hw is None:
                 out_hw = self.output_size(*lr.shape[-2:])
+            if on_window is not None:
+                on_window(calls_done)
+            if calls_done < skip_windows:  # a resumed job wrote this window's frames: no model call
+                calls_done += 1
+                move(calls_done)
+                made = 0 if self.caps.task == "vsr" else sum(time_counts(times, lr.shape[1]))
+                return torch.zeros(()).expand(lr.shape[0], lr.shape[1] + made, 3, *out_hw)
+            if eta is not None:
+                eta.begin()
             y = self._run(lr.to(self.device), times, out_hw)
+            if eta is not None:
+                eta.end()
             calls_done += 1
             move(calls_done)
             return y
@@ -360,15 +381,20 @@ class Upscaler:
         stream = WindowedStream(run, self.caps, self.window, self.overlap)
 
         if self.progress:
-            from stvsr.video.progress import CallProgress
-
             self._meter = CallProgress(self.model, inside_call)
             self._meter.attach()
+            self._eta = eta
             self._status = lambda text: bar.set_postfix_str(text, refresh=True)
+
+        self.skipped_frames = 0
 
         def emit(done: Iterator[tuple[Sample, torch.Tensor]]) -> Iterator[torch.Tensor]:
             nonlocal emitted
             for _, frame in done:
+                if stream.windows <= skip_windows:
+                    self.skipped_frames += 1
+                    emitted += 1
+                    continue
                 if stream.inexact and not self._warned_time:
                     warnings.warn(
                         f"model supports times {list(self.caps.times or ()) or 'none'}; t={stream.inexact[0]:.3f} "
@@ -377,7 +403,7 @@ class Upscaler:
                     )
                     self._warned_time = True
                 emitted += 1
-                bar.set_postfix_str(f"{emitted}/{total if total is not None else '?'} frames written", refresh=False)
+                show(False)
                 yield frame[0].cpu()
 
         try:
@@ -388,7 +414,7 @@ class Upscaler:
         finally:
             if self._meter is not None:
                 self._meter.detach()
-                self._meter = None
+                self._meter = self._eta = None
                 self._status = lambda text: None
             bar.close()
 
@@ -442,10 +468,11 @@ class _nullcontext:
         return None
 
 
-def _parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    """float32 (default), bfloat16 or float16 (the last two through autocast)."""
-    if dtype is None:
-        return torch.float32
+def _parse_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+    """``None``/``"auto"`` (:func:`stvsr._device.auto_dtype`: bfloat16 on CPUs with native bf16, else
+    float32), float32, bfloat16 or float16 (the last two through autocast)."""
+    if dtype is None or (isinstance(dtype, str) and dtype.strip().lower() == AUTO):
+        return auto_dtype(device)
     return check_dtype(dtype, "dtype", allowed=(torch.float32, torch.bfloat16, torch.float16))
 
 
@@ -453,28 +480,10 @@ def upscale_video(
     src: str | Path,
     dst: str | Path,
     *,
-    model: str | nn.Module = "rife_basicvsr",
-    scale: float | Sequence[float] | None = None,
-    size: Sequence[int] | None = None,
-    fps: float | str | Fraction | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | str | None = None,
-    window: int | None = None,
-    overlap: int | None = None,
-    tile: int | None = None,
-    crf: int = 18,
-    lossless: bool = False,
-    overwrite: bool = False,
-    audio: bool = True,
-    cut_threshold: float | None = DEFAULT_CUT_THRESHOLD,
-    folder_fps: float = 25,
-    progress: bool = True,
-    keep_duration: bool = False,
-    start: float = 0.0,
-    duration: float | None = None,
-    max_frames: int | None = None,
-    codec: str = "h264",
-    bit_depth: int | None = None,
+    model: str | nn.Module = DEFAULT_MODEL,
+    options: UpscaleOptions | None = None,
+    output: OutputOptions | None = None,
+    **kwargs: Any,
 ) -> Summary:
     """Upscale a video file (or PNG folder) in space and time and write the result.
 
@@ -491,40 +500,50 @@ def upscale_video(
 
     Args:
         src, dst: input and output paths (see above).
-        model, scale, size, fps, device, dtype, window, overlap, tile, cut_threshold:
-            see :class:`Upscaler` (``device`` None or ``"auto"``: CUDA, else MPS, else CPU).
-        crf, lossless, codec, bit_depth: encoding (see :class:`stvsr.video.io.VideoWriter`;
-            ``codec`` is ``"h264"``, ``"hevc"`` or ``"prores"``, ``bit_depth`` 8 or 10).
-        overwrite: replace an existing output (only what stvsr writes; see ``VideoWriter``).
-        audio: copy the audio stream (not with ``start > 0``: it would be out of sync).
-        folder_fps: frame rate of a PNG-folder input.
-        progress: print what runs, the estimated duration and a progress bar (stderr).
-        keep_duration: repeat the last output frame so the output lasts as long as the input.
-        start, duration, max_frames: only the input frames from ``start`` seconds on, for
-            ``duration`` seconds and at most ``max_frames`` frames (try settings on a short
-            segment before the whole video).
+        model: see :class:`Upscaler`.
+        options, output: :class:`stvsr.video.options.UpscaleOptions` (how the model runs) and
+            :class:`stvsr.video.options.OutputOptions` (segment, encoding, output); keywords
+            override their fields.
+        **kwargs: the fields of both, each documented there once. Running: ``scale`` / ``size``,
+            ``fps``, ``device`` (None or ``"auto"``: CUDA, else MPS, else CPU), ``dtype``,
+            ``window``, ``overlap``, ``tile``, ``tile_overlap``, ``cut_threshold``, ``progress``
+            (what runs, the estimated duration, a progress bar with an ETA). Output: ``crf``,
+            ``lossless``, ``codec`` (``"h264"``, ``"hevc"``, ``"prores"``), ``bit_depth`` (8 or
+            10), ``overwrite`` (only what stvsr writes; see ``VideoWriter``), ``audio`` (not with
+            ``start > 0``), ``folder_fps`` (PNG-folder input), ``keep_duration``, ``start``,
+            ``duration``, ``max_frames`` (only the input frames from ``start`` seconds on, for
+            ``duration`` seconds and at most ``max_frames`` frames: try settings on a short
+            segment before the whole video), ``resume`` (finish an interrupted job; see below).
+
+    Interrupted jobs: the frames a job has finished are kept in ``<dst>.stvsr-part/``
+    (:mod:`stvsr.video.resume`) until the output is complete; after Ctrl-C or an error that
+    folder stays and ``resume=True`` (``--resume``) finishes the job without running the
+    windows already written again. Without ``resume`` an existing part folder is an error
+    (``overwrite=True`` replaces it).
 
     Returns:
         A :class:`Summary`: frames in and out, frame rates, sizes, seconds taken, scene
         cuts, the output path, the model (with its weights tag), device and dtype.
         ``print(summary)`` gives one line.
     """
-    from stvsr.video.io import VideoError, VideoWriter, check_output_path, probe, read_frames
+    import sys
+
+    from stvsr.video.io import VideoError, check_output_path, probe, read_frames
+    from stvsr.video.resume import PartJob
 
     t_start = time.perf_counter()
-    if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start) or start < 0:
-        raise ValueError(f"start must be a number of seconds >= 0, got {start!r}")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
-                                 or not math.isfinite(duration) or duration <= 0):
-        raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
-    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2):
-        raise ValueError(f"max_frames must be an integer >= 2, got {max_frames!r}")
-    info = probe(src, folder_fps=folder_fps)
-    check_output_path(dst, src, overwrite)
-    ups = Upscaler(
-        model, scale=scale, size=size, fps=fps, device=device, dtype=dtype, window=window, overlap=overlap,
-        tile=tile, cut_threshold=cut_threshold, progress=progress,
+    run_kw, out_kw = split(kwargs)
+    opts = dataclasses.replace(options, **run_kw) if options is not None else UpscaleOptions(**run_kw)
+    out_opts = dataclasses.replace(output, **out_kw) if output is not None else OutputOptions(**out_kw)
+    crf, lossless, codec, bit_depth = out_opts.crf, out_opts.lossless, out_opts.codec, out_opts.bit_depth
+    overwrite, audio, folder_fps = out_opts.overwrite, out_opts.audio, out_opts.folder_fps
+    keep_duration, start, duration, max_frames = (
+        out_opts.keep_duration, out_opts.start, out_opts.duration, out_opts.max_frames
     )
+    progress, fps = opts.progress, opts.fps
+    info = probe(src, folder_fps=folder_fps)
+    dst_path = check_output_path(dst, src, overwrite)
+    ups = Upscaler(model, options=opts)
     fps_out = target_fps(fps, info.fps)
     out_h, out_w = ups.output_size(info.height, info.width)
     # the input frames this job reads (the container's count may be missing: then unknown)
@@ -542,12 +561,13 @@ def upscale_video(
     held = 0
     if keep_duration and n_in:
         held = max(0, round(n_in * fps_out / info.fps) - (total or 0))
-    if progress:
-        _announce(ups, info, fps_out, (out_w, out_h), total, held, model)
-    writer = VideoWriter(
-        dst, fps_out, out_w, out_h, crf=crf, lossless=lossless,
-        audio_from=src if audio and info.has_audio and start == 0 else None,
-        overwrite=overwrite, src=src, codec=codec, bit_depth=bit_depth,
+    guess = _announce(ups, info, fps_out, (out_w, out_h), total, held, model) if progress else None
+    job = PartJob(
+        dst_path, src, _job_settings(src, ups, opts, out_opts, fps_out, (out_w, out_h), total),
+        {"fps": fps_out, "width": out_w, "height": out_h, "crf": crf, "lossless": lossless, "codec": codec,
+         "bit_depth": bit_depth, "src": src, "overwrite": overwrite,
+         "audio_from": src if audio and info.has_audio and start == 0 else None},
+        resume=out_opts.resume, overwrite=overwrite,
     )
     frames_in = 0
 
@@ -564,34 +584,66 @@ def upscale_video(
             frames_in += 1
             yield f
 
+    skip = job.windows_done
+
+    def cut(m: int) -> None:
+        """Before window ``m``: the frames of the windows before it are written."""
+        if m == skip and skip and ups.skipped_frames != job.frames_done:
+            raise VideoError(f"{job.folder} holds {job.frames_done} frames for its {skip} windows, but they give "
+                             f"{ups.skipped_frames} now: delete that folder (or pass --overwrite) to start again")
+        job.boundary(m)
+
     try:
-        last: torch.Tensor | None = None
-        for frame in ups.process(segment(), fps_in=info.fps, total=total, frames_in=n_in):
-            writer.write(frame)
-            last = frame
-        if keep_duration and last is not None:
-            # the input lasts frames_in / fps_in seconds; the output's last frame would end early
-            held = max(0, round(frames_in * fps_out / info.fps) - writer.frames_written)
-            for _ in range(held):
-                writer.write(last)
-        out = writer.close()
+        if not job.finished:
+            last: torch.Tensor | None = None
+            for frame in ups.process(segment(), fps_in=info.fps, total=total, frames_in=n_in, seconds=guess,
+                                     skip_windows=skip, on_window=cut):
+                job.write(frame)
+                last = frame
+            if keep_duration and last is not None:
+                # the input lasts frames_in / fps_in seconds; the output's last frame would end early
+                held = max(0, round(frames_in * fps_out / info.fps) - job.frames_written)
+                for _ in range(held):
+                    job.write(last)
+        out = job.finish(ups.windows)
     except BaseException as exc:
-        writer.abort()
+        hint = job.interrupted()
+        if hint:
+            print(f"stvsr: {hint}", file=sys.stderr)
         if isinstance(exc, ValueError) and not isinstance(exc, VideoError) and "frame(s)" in str(exc):
             raise VideoError(f"{src}: {exc}") from exc
         raise
     return Summary(
-        frames_in, writer.frames_written, info.fps, fps_out, (info.width, info.height), (out_w, out_h),
+        frames_in, job.frames_done, info.fps, fps_out, (info.width, info.height), (out_w, out_h),
         time.perf_counter() - t_start, ups.cuts, str(out), ups.name, str(ups.device),
         str(ups.dtype).replace("torch.", ""), held,
     )
 
 
+def _job_settings(
+    src: str | Path, ups: Upscaler, opts: UpscaleOptions, out: OutputOptions, fps_out: Fraction,
+    size_out: tuple[int, int], total: int | None,
+) -> dict[str, Any]:
+    """What a resumed job must match (:mod:`stvsr.video.resume`): input, model, every option that shapes the output."""
+    from stvsr.video.resume import fingerprint, state_hash
+
+    return {
+        **fingerprint(src), "model": ups.name, "model_state_sha256": state_hash(ups.model),
+        "scale": opts.scale, "size": list(size_out), "fps": str(opts.fps), "fps_out": str(fps_out),
+        "dtype": str(ups.dtype).replace("torch.", ""), "window": ups.window, "overlap": ups.overlap,
+        "tile": ups.tile, "tile_overlap": ups.tile_overlap, "cut_threshold": ups.cut_threshold,
+        "codec": out.codec, "bit_depth": out.bit_depth, "crf": out.crf, "lossless": out.lossless,
+        "audio": out.audio, "folder_fps": str(out.folder_fps), "keep_duration": out.keep_duration,
+        "start": out.start, "duration": out.duration, "max_frames": out.max_frames,
+        "output_frames_planned": total, "device": str(ups.device),
+    }
+
+
 def _announce(
     ups: Upscaler, info: Any, fps_out: Fraction, size_out: tuple[int, int], total: int | None, held: int,
     model: str | nn.Module,
-) -> None:
-    """Print what runs and the estimated duration to stderr, before the first model call."""
+) -> float | None:
+    """Print what runs and the estimated duration to stderr, before the first model call; returns the estimate."""
     import sys
 
     from stvsr.video.progress import estimate_seconds, format_seconds
@@ -609,6 +661,8 @@ def _announce(
         seconds, where = guess
         print(f"stvsr: estimated time ~{format_seconds(seconds)} (measured {where}); the bar's ETA refines it",
               file=sys.stderr)
-    elif total:
+        return seconds
+    if total:
         print(f"stvsr: no measured speed for {name} on {ups.device.type}; the progress bar's ETA starts with the "
               "first model call", file=sys.stderr)
+    return None

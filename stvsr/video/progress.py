@@ -1,17 +1,22 @@
-"""Feedback while a job runs: what runs, how long it should take, and progress inside model calls.
+"""Feedback while a job runs: what runs, how long it should take, progress inside model calls, the ETA.
 
 A model call on a window of key frames can take a minute on a CPU, so counting output
 frames only when a window is finished makes the bar look hung. :class:`CallProgress`
-reports progress *inside* a call instead: it counts the finished forwards of the model's
-leaf modules (convolutions, linear layers, ...), each weighted by an estimate of its
-multiply-adds (output elements x weights per output channel). The sequence of leaf calls
-of one model call is recorded once per call shape on a small crop of the input (a
-*calibration* call on 16x16 LR pixels: 7 s for ``rife_basicvsr`` on one thread of a loaded
-2-core VM, far less than the real call), so during the real call the k-th finished
-leaf means a known fraction of the call's work. After the first real call of a shape the
-profile is replaced by the measured time at which each leaf finished, so later calls (all
-windows but the first) report the fraction of *time*, whatever the layers' speeds.
+reports progress *inside* a call instead, from three sources, best first:
 
+1. the measured time profile of an earlier call of the same shape (all windows but the
+   first): the time at which each of the model's leaf modules (convolutions, linear
+   layers, ...) finished, so the k-th finished leaf means a known fraction of the time;
+2. the steps the model announces itself (:mod:`stvsr._progress`: optical flows,
+   propagation steps, output frames, weighted by their multiply-adds) for models with
+   ``announces_steps`` (``rife_basicvsr``, ``basicvsr``, ``rife``): the first call moves
+   from its first step on, with no calibration run;
+3. for other models, the leaf calls of a *calibration* call on a 16x16 crop of the input,
+   each weighted by an estimate of its multiply-adds, recorded once per call shape (run on
+   one thread: on a loaded machine thousands of tiny multi-threaded ops are slow).
+
+:class:`EtaMeter` turns the progress into a remaining time from the measured seconds per
+model call, leaving out the first (warm-up) call once a later one gives a rate.
 :data:`MEASURED` holds seconds per output megapixel measured for the main models; the
 job's duration is estimated from it before anything runs (:func:`estimate_seconds`).
 """
@@ -26,7 +31,10 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["MEASURED", "CallProgress", "Measured", "estimate_seconds", "format_seconds"]
+__all__ = ["MEASURED", "CallProgress", "EtaMeter", "Measured", "estimate_seconds", "format_seconds"]
+
+#: the clock of progress and ETA (monotonic seconds; tests replace it)
+clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -86,12 +94,13 @@ def _leaf_cost(module: nn.Module, output: Any) -> float:
 
 
 class CallProgress:
-    """Fraction of the current model call done, from hooks on the model's leaf modules (module docs).
+    """Fraction of the current model call done (module docs: time profile, announced steps, calibration).
 
-    Use :meth:`attach` / :meth:`detach` around a job, :meth:`calibrate` once per call shape
-    before the real call (``key`` names the shape), and :meth:`start` before each real call;
-    ``on_fraction(f)`` is then called with ``f`` in [0, 1) as the call proceeds, at most
-    every ``interval`` seconds.
+    Use :meth:`attach` / :meth:`detach` around a job, :meth:`start` before each real call
+    (``key`` names the call's shape) and :meth:`stop` after it; ``on_fraction(f)`` is then
+    called with ``f`` in [0, 1) as the call proceeds (from leaf modules at most every
+    ``interval`` seconds). Models that do not announce their steps need :meth:`calibrate`
+    once per call shape before their first real call (:attr:`needs_calibration`).
 
     Args:
         model: the module whose leaves are counted.
@@ -111,6 +120,12 @@ class CallProgress:
         self._key: Any = None
         self._started = 0.0
         self._stamps: list[float] = []  # when each leaf of the current call finished
+        self._listening: Any = None  # the announced-steps listener of the current call
+        self.announces = bool(getattr(model, "announces_steps", False))
+
+    def needs_calibration(self, key: Any) -> bool:
+        """Whether a call of shape ``key`` has no source of progress yet but a calibration run."""
+        return not self.announces and key not in self.profiles and key not in self.failed
 
     def attach(self) -> None:
         if not self._handles:
@@ -127,12 +142,12 @@ class CallProgress:
         if self._recording is not None:
             self._recording.append(_leaf_cost(module, output))
             return
-        if self._profile is None:
+        if self._key is None:
             return
         self._k += 1
-        now = time.monotonic()
+        now = clock()
         self._stamps.append(now)
-        if now - self._last >= self.interval:
+        if self._profile is not None and now - self._last >= self.interval:
             self._last = now
             self.on_fraction(self._profile[min(self._k, len(self._profile)) - 1])
 
@@ -145,12 +160,15 @@ class CallProgress:
         if key in self.profiles or key in self.failed:
             return key in self.profiles
         self._recording = []
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny ops: one thread is faster, and far faster on a loaded machine
         try:
             call()
         except Exception:  # a model refusing the small crop: progress per call is still correct
             self.failed.add(key)
             return False
         finally:
+            torch.set_num_threads(threads)
             costs, self._recording = self._recording, None
         total = sum(costs)
         if not costs or total <= 0:
@@ -164,14 +182,91 @@ class CallProgress:
         return True
 
     def start(self, key: Any) -> None:
-        """The next leaf calls belong to a real call of shape ``key`` (no profile: no updates)."""
-        self._profile, self._k, self._last = self.profiles.get(key), 0, time.monotonic()
+        """The next leaf calls belong to a real call of shape ``key``."""
+        from stvsr._progress import listen
+
+        self._profile, self._k, self._last = self.profiles.get(key), 0, clock()
         self._key, self._started, self._stamps = key, self._last, []
+        if self._profile is None and self.announces:  # no measured profile yet: the model's own steps
+            self._listening = listen(self.on_fraction)
+            self._listening.__enter__()
 
     def stop(self, finished: bool = True) -> None:
-        """The real call ended; a ``finished`` one with the profile's leaf count becomes the time profile."""
-        profile, self._profile = self._profile, None
-        span = time.monotonic() - self._started
-        if finished and profile is not None and len(self._stamps) == len(profile) and span > 0:
+        """The real call ended; a ``finished`` one becomes the time profile of its shape."""
+        if self._listening is not None:
+            self._listening.__exit__(None, None, None)
+            self._listening = None
+        self._profile = None
+        span = clock() - self._started
+        if finished and self._stamps and span > 0:
             self.profiles[self._key] = [min((t - self._started) / span, 0.999) for t in self._stamps]
-        self._stamps = []
+        self._stamps, self._key = [], None
+
+
+class EtaMeter:
+    """Remaining seconds of a job of ``total`` model calls, from the measured seconds per call.
+
+    The first call is the warm-up (memory allocation, kernel selection, lazy loading: up
+    to several times slower): its time is used only until a later call gives a rate. The
+    call running now counts with its progress fraction once that passes ``min_fraction``
+    (``first_fraction`` for the first call, whose fraction comes from announced steps or
+    a calibration rather than a measured profile), so the ETA never rests on the first
+    moments of a call. Before any rate, ``prior`` (seconds per call, e.g. from
+    :data:`MEASURED`) is used when given.
+
+    Call :meth:`begin` / :meth:`end` around each model call, :meth:`partial` with the
+    fraction of the current call done, and :meth:`exclude` for seconds inside a call that
+    later calls will not spend (a calibration run).
+    """
+
+    def __init__(
+        self, total: float | None, *, prior: float | None = None, min_fraction: float = 0.1,
+        first_fraction: float = 0.25,
+    ) -> None:
+        self.total, self.prior = total, prior
+        self.min_fraction, self.first_fraction = min_fraction, first_fraction
+        self.durations: list[float] = []
+        self._t0: float | None = None
+        self._excluded = 0.0
+        self._f = 0.0
+        self._elapsed = 0.0  # of the current call, when its fraction was last given
+
+    def begin(self) -> None:
+        self._t0, self._excluded, self._f, self._elapsed = clock(), 0.0, 0.0, 0.0
+
+    def exclude(self, seconds: float) -> None:
+        self._excluded += seconds
+
+    def partial(self, fraction: float) -> None:
+        if self._t0 is not None and fraction > self._f:
+            self._f = min(fraction, 1.0)
+            self._elapsed = clock() - self._t0 - self._excluded
+
+    def end(self) -> None:
+        if self._t0 is not None:
+            self.durations.append(max(0.0, clock() - self._t0 - self._excluded))
+        self._t0, self._f = None, 0.0
+
+    @property
+    def done(self) -> float:
+        """Model calls done, the current one's fraction included."""
+        return len(self.durations) + (self._f if self._t0 is not None else 0.0)
+
+    def seconds_per_call(self) -> float | None:
+        """The measured rate (module docs), or ``prior`` before any measurement, or None."""
+        later = self.durations[1:]  # the warm-up call left out
+        current = self._t0 is not None and self._f >= (self.min_fraction if self.durations else self.first_fraction)
+        seconds = sum(later) + (self._elapsed if current else 0.0)
+        calls = len(later) + (self._f if current else 0.0)
+        if calls > 0:
+            return seconds / calls
+        if self.durations:
+            return self.durations[0]
+        return self.prior
+
+    def remaining(self) -> float | None:
+        """Seconds left, or None when neither the total nor a rate is known."""
+        rate = self.seconds_per_call()
+        if rate is None or self.total is None:
+            return None
+        return rate * max(0.0, self.total - self.done)

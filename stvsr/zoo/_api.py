@@ -15,7 +15,7 @@ from torch import nn
 from stvsr._validate import check_dtype
 from stvsr.models._base import CONFIG_NAME, FOLDER_FORMAT, WEIGHTS_NAME, load_state_dict_strict
 from stvsr.zoo._catalog import ModelEntry, entries, get_entry
-from stvsr.zoo._names import ModelSpec, parse_name
+from stvsr.zoo._names import ModelSpec, parse_name, split_options
 from stvsr.zoo._weights import (
     NoPretrainedWeightsError,
     WeightsNotFoundError,
@@ -51,6 +51,8 @@ def load(
             by ``save_pretrained`` on the Hugging Face Hub), or a local ``save_pretrained``
             folder or ``.safetensors`` file (``"local:PATH"``, or a bare path that cannot be
             mistaken for a registry name). ``stvsr.list_models()`` lists the registry.
+            A registry name may carry builder options, ``"rife_basicvsr(order=vsr_first)"``
+            (the spelling evaluation results record; same as ``order="vsr_first"`` below).
         pretrained: load weights. ``False`` gives a randomly initialised model (for a
             registry name) or the architecture of a folder without its weights.
         weights: registry names only: an explicit weights file used instead of the
@@ -78,6 +80,12 @@ def load(
             wrong sha256.
     """
     torch_dtype = _as_dtype(dtype)
+    if isinstance(name, str):
+        name, options = split_options(name)
+        clash = sorted(set(options) & set(overrides))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} given both in the name and as keyword arguments; give each once")
+        overrides = {**options, **overrides}
     spec = parse_name(name)
     if spec.kind == "registry":
         model = _load_registry(spec, pretrained, weights, revision, overrides)

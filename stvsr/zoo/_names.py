@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 import re
@@ -60,6 +61,46 @@ def unknown_name_error(name: str) -> ValueError:
     return ValueError(f"unknown model {name!r}{hint} (`stvsr models` lists them; from Python: stvsr.list_models())")
 
 
+_OPTIONS = re.compile(r"^(?P<base>[A-Za-z0-9_.\-]+)\((?P<args>.*)\)$", re.S)
+
+
+def split_options(name: str) -> tuple[str, dict[str, object]]:
+    """``"rife_basicvsr(order=vsr_first, tta='hflip')"`` -> ``("rife_basicvsr", {"order": ..., ...})``.
+
+    The spelling that :func:`stvsr.eval` records for a model built with overrides, so that a
+    results file names something ``stvsr.load`` / the CLI accept again. Values are Python
+    literals; a bare word is a string. Only registry names take options: anything else
+    (a path that happens to contain parentheses) comes back unchanged with no options.
+    """
+    m = _OPTIONS.match(name.strip())
+    if m is None:
+        return name, {}
+    base = m["base"]
+    if base not in entries() and base.partition(".")[0] not in entries():
+        return name, {}
+    try:
+        call = ast.parse(f"_({m['args']})", mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(f"model options in {name!r} must read 'key=value, ...': {exc.msg}") from None
+    assert isinstance(call, ast.Call)
+    if call.args or any(k.arg is None for k in call.keywords):
+        raise ValueError(f"model options in {name!r} must all be 'key=value' (got a positional or ** argument)")
+    options: dict[str, object] = {}
+    for k in call.keywords:
+        assert k.arg is not None
+        if isinstance(k.value, ast.Name):
+            options[k.arg] = k.value.id
+            continue
+        try:
+            options[k.arg] = ast.literal_eval(k.value)
+        except ValueError:
+            raise ValueError(
+                f"model option {k.arg!r} in {name!r} must be a literal (number, string, bool, tuple), "
+                f"got {ast.unparse(k.value)!r}"
+            ) from None
+    return base, options
+
+
 def parse_name(name: str | os.PathLike[str]) -> ModelSpec:
     """Resolve ``name`` (see :func:`stvsr.load`) without loading anything.
 
@@ -78,6 +119,7 @@ def parse_name(name: str | os.PathLike[str]) -> ModelSpec:
         raise TypeError(f"name must be a str or a path, got {type(name).__name__}")
     if not name:
         raise ValueError("name must not be empty (stvsr.list_models() lists the registry)")
+    name = split_options(name)[0]  # "entry(key=value)": the options are the builder's business
     if name.startswith(HUB_PREFIX):
         rest = name[len(HUB_PREFIX) :]
         repo, _, revision = rest.partition("@")

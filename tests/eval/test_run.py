@@ -121,3 +121,30 @@ def test_registry_weights_record_the_registry_file_sha256(tmp_path):
     mod = by_name["basicvsr"]
     assert mod["weights_sha256"] is None and mod["state_sha256"] == rec["state_sha256"]
     assert report.to_dict()["rules"]["degradation"]["kernel_size"] == 12
+
+
+def test_model_options_in_the_name_are_loaded_and_recorded(tmp_path):
+    """`entry(key=value)` is what results record for a model with builder options: it loads again, from
+    Python and the CLI, and the record keeps the options, CPU time and peak memory of the run."""
+    clips = tmp_path / "clips"
+    write_folder(clips / "a", moving_clip(3, 16, 16))
+    report = evaluate(["rife_basicvsr(order=vsr_first)"], "vid4-bi-4x2x", clips, baselines=False, pretrained=False)
+    rec = report.models["rife_basicvsr(order=vsr_first)"]
+    assert rec["options"] == {"order": "vsr_first"} and rec["registry_name"] == "rife_basicvsr"
+    assert rec["frames_scored"] == 3 and rec["cpu_seconds"] > 0
+    assert rec["peak_rss_mib"] is None or rec["peak_rss_mib"] > 10
+    assert report.rows[0].model == "rife_basicvsr(order=vsr_first)"
+
+
+def test_split_options():
+    from stvsr.zoo._names import split_options
+
+    assert split_options("rife_basicvsr(order=vsr_first, tta='hflip')") == (
+        "rife_basicvsr", {"order": "vsr_first", "tta": "hflip"})
+    assert split_options("msmr_arb.stvsr(authors_compat=True)") == ("msmr_arb.stvsr", {"authors_compat": True})
+    assert split_options("msmr_arb") == ("msmr_arb", {})
+    assert split_options("clips/run(1).safetensors") == ("clips/run(1).safetensors", {})  # not a registry name
+    for bad, msg in (("rife_basicvsr(1)", "key=value"), ("rife_basicvsr(order=f(x))", "literal"),
+                     ("rife_basicvsr(order=)", "key=value")):
+        with pytest.raises(ValueError, match=msg):
+            split_options(bad)

@@ -56,6 +56,22 @@ def test_dtypes(dtype: torch.dtype, device: torch.device) -> None:
     assert_close_to_reference(got, ref, scale=10)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_samples_at_float32_positions(dtype: torch.dtype) -> None:
+    """A half-precision grid cannot hold pixel positions on a 720-wide frame (bfloat16 rounds 300.4 to
+    300): positions are built and sampled in float32, so only the inputs' and output's rounding remain."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 2, 4, 720, generator=g).to(dtype)
+    flow = ((torch.rand(1, 2, 4, 720, generator=g) - 0.5) * 6).to(dtype)
+    got = backward_warp(x, flow)
+    ref = backward_warp(x.double(), flow.double())
+    assert got.dtype == dtype
+    # one output rounding (2^-8 relative for bfloat16); a bfloat16 grid was off by up to 2 pixels
+    torch.testing.assert_close(got.double(), ref, rtol=0, atol=2 ** -7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the same under autocast
+        torch.testing.assert_close(backward_warp(x, flow).double(), ref, rtol=0, atol=2 ** -7)
+
+
 @given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 3))
 def test_zero_flow_is_identity(h: int, w: int, c: int) -> None:
     x = torch.rand(1, c, h, w, dtype=torch.float64)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import stvsr
-from stvsr._device import auto_device, resolve_device
+from stvsr._device import auto_device, auto_dtype, cpu_has_native_bf16, resolve_device
 from stvsr.video import Upscaler, upscale_video
 from stvsr.video.io import VideoError, probe
 from stvsr.video.progress import MEASURED, CallProgress, estimate_seconds, format_seconds
@@ -51,7 +51,7 @@ def test_upscale_help_explains_defaults_and_advice() -> None:
     assert "2N-1" in text and "--keep-duration" in text  # 8. the frame count of x2
     assert "default 7" in text and "memory runs out" in text  # 10. --window
     assert "default: whole frames" in text and "start with 256" in text  # 10. --tile
-    assert "On a CPU keep float32" in text  # 10. --dtype
+    assert "auto (default): bfloat16 on CPUs with bf16 instructions" in text  # 10. --dtype
     assert "auto (default: CUDA, else Apple MPS, else CPU" in text  # 4.
 
 
@@ -78,6 +78,34 @@ def test_explicit_devices_that_are_missing_are_refused(monkeypatch: pytest.Monke
         resolve_device("mps")
     with pytest.raises(ValueError, match="--device must be cpu, cuda, cuda:N or mps, got 'tpu'"):
         resolve_device("tpu", "--device")
+
+
+CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra}\nbogomips\t: 4000\n"
+
+
+@pytest.mark.parametrize(("extra", "native"), [("avx512_bf16", True), ("amx_bf16 amx_tile", True), ("avx512_vnni", False)])
+def test_cpu_bf16_detection(extra: str, native: bool) -> None:
+    assert cpu_has_native_bf16(CPUINFO.format(extra=extra)) is native
+    assert cpu_has_native_bf16("") is False  # unreadable or foreign: float32
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_dtype_is_bf16_only_on_cpus_with_bf16(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    import stvsr._device as dev
+
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda cpuinfo=None: native)
+    monkeypatch.setenv("STVSR_AUTO_BF16", "1")  # tests/conftest.py pins auto to float32 elsewhere
+    expected = torch.bfloat16 if native else torch.float32
+    assert auto_dtype(torch.device("cpu")) == expected
+    assert auto_dtype(torch.device("cuda")) == torch.float32  # GPUs: not measured, float32
+    for given in (None, "auto", "AUTO"):
+        ups = Upscaler("bicubic_blend", device="cpu", dtype=given, progress=False)
+        assert ups.dtype == expected and str(expected).removeprefix("torch.") in ups.describe()
+    assert Upscaler("bicubic_blend", device="cpu", dtype="float32", progress=False).dtype == torch.float32
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        Upscaler("bicubic_blend", device="cpu", dtype="fp8", progress=False)
+    monkeypatch.setenv("STVSR_AUTO_BF16", "0")
+    assert auto_dtype(torch.device("cpu")) == torch.float32
 
 
 def test_upscaler_says_which_device_was_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,7 +207,7 @@ def test_progress_bar_moves_inside_model_calls(monkeypatch: pytest.MonkeyPatch) 
     assert len(first) > 10 and 0 < first[0] < 0.2  # moved inside the first model call, many times
     assert positions == sorted(positions) and positions[-1] == 3.0  # the bar counts the 3 calls
     assert postfixes[0] == "timing the model's layers on a 16x16 crop (once)"  # shown before the calibration
-    assert postfixes[-1] == "13/13 frames written"
+    assert postfixes[-1] == "ETA 0 s, 13/13 frames written"
     assert not any(m._forward_hooks for m in ups.model.modules())  # hooks removed after the job
 
 

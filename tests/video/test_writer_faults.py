@@ -153,7 +153,9 @@ def test_output_appearing_during_a_cli_run(tmp_path: Path, monkeypatch: pytest.M
     r = run("upscale", str(src), str(dst), "--model", "bicubic_blend", "--scale", "2", "--quiet")
     assert r.returncode == 1 and "appeared while stvsr was writing" in r.stderr
     assert dst.read_bytes() == b"the other job's result"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+    # the finished frames stay in stvsr's part folder: --resume --overwrite would only join them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4", "out.mp4.stvsr-part"]
+    assert "--resume" in r.stderr
     # with --overwrite the appeared regular file is replaced (it is what --overwrite may replace)
     dst.unlink()
     r = run("upscale", str(src), str(dst), "--model", "bicubic_blend", "--scale", "2", "--quiet", "--overwrite")
@@ -206,7 +208,8 @@ def test_signal_mid_run_leaves_nothing(tmp_path: Path, sig: signal.Signals, code
     )
     try:
         deadline = time.monotonic() + 120
-        while not any(p.name.startswith(".") for p in tmp_path.iterdir()):  # the temporary output exists
+        # the temporary output (or the part folder holding the first segment's) exists
+        while not any(p.name.startswith(".") or p.name.endswith(".stvsr-part") for p in tmp_path.iterdir()):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the run never started writing"
             time.sleep(0.01)

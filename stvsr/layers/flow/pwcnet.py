@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stvsr.ops import correlation  # via the package: the name is shared with its module
-from stvsr.ops.warp import backward_warp
+from stvsr.ops.warp import backward_warp, sampling_dtype
 
 __all__ = ["PWCNet", "pwc_feature_warp", "rename_sniklaus_keys"]
 
@@ -52,6 +52,7 @@ def pwc_feature_warp(x: torch.Tensor, flow: torch.Tensor, align_corners: bool = 
         ``(B, C, H, W)``.
     """
     h, w = x.shape[-2:]
+    flow = flow.to(sampling_dtype(flow))  # pixel positions need float32: bfloat16 rounds 300.4 to 300
     if not align_corners:
         ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
         xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)

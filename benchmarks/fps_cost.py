@@ -43,7 +43,7 @@ def _job(model: str, fps: object, frames: list, flat: bool) -> Callable[[], int]
     net = stvsr.load(model)  # loaded once: the timing is the job's, not the load's
 
     def job() -> int:
-        ups = Upscaler(net, scale=4.0, fps=fps, progress=False, device="cpu")  # type: ignore[arg-type]
+        ups = Upscaler(net, scale=4.0, fps=fps, progress=False, device="cpu", dtype="float32")  # type: ignore[arg-type]
         if flat:  # the engine of before: one list of times for every pair
             ups.caps = dataclasses.replace(ups.caps, per_pair_times=False)
         return sum(1 for _ in ups.process(frames, fps_in=25))

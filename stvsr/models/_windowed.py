@@ -376,7 +376,7 @@ def iter_windowed(
     # every window gets the caller's times and scale: the same call the caller would make
     caps = Capabilities(task="stvsr", times=times, input_frames=capabilities_of(model).input_frames)
 
-    def run(x: torch.Tensor, ts: tuple[float, ...]) -> torch.Tensor:
+    def run(x: torch.Tensor, ts: Times) -> torch.Tensor:
         return model(x, times=ts, **kwargs)
 
     stream = WindowedStream(run, caps, window, overlap)

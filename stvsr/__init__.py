@@ -29,7 +29,7 @@ _LAZY: dict[str, str] = {
     "upscale_video": "stvsr.video",
     "Upscaler": "stvsr.video",
 }
-_SUBMODULES = {"ops", "layers", "models", "zoo", "video", "eval", "train", "metrics", "cli"}
+_SUBMODULES = {"ops", "layers", "models", "zoo", "video", "eval", "train", "metrics", "cli", "export"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 

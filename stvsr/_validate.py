@@ -31,7 +31,15 @@ def check_rank(x: torch.Tensor, name: str, rank: int, layout: str) -> None:
         raise ValueError(f"{name} must be a {rank}-D tensor of layout ({layout}), got shape {tuple(x.shape)}")
 
 
+def tracing() -> bool:
+    """True while ``torch.export`` / ``torch.compile`` / the TorchScript tracer trace a call: value checks
+    (NaN, range), which need the data, are skipped then; shape and type checks still run."""
+    return bool(torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing())
+
+
 def check_finite(x: torch.Tensor, name: str) -> None:
+    if tracing():
+        return
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
 
@@ -43,7 +51,7 @@ RANGE_SLACK = 0.25
 
 def check_range(x: torch.Tensor, name: str, lo: float = 0.0, hi: float = 1.0, slack: float = RANGE_SLACK) -> None:
     """Refuse values outside ``[lo - slack, hi + slack]`` (e.g. 0..255 images given as [0, 1] ones)."""
-    if x.numel() == 0:
+    if x.numel() == 0 or tracing():
         return
     vmin, vmax = (float(v) for v in torch.aminmax(x.detach()))
     if vmin < lo - slack or vmax > hi + slack:
@@ -113,6 +121,41 @@ def check_times(times: float | Sequence[float], name: str = "times", *, closed: 
             interval = "[0, 1]" if closed else "(0, 1)"
             raise ValueError(f"{name} must lie in {interval}, got {t!r}")
     return seq
+
+
+def is_per_pair(times: object) -> bool:
+    """True when ``times`` holds one sequence per pair of frames (a sequence of sequences, a 2-D tensor)."""
+    if isinstance(times, torch.Tensor):
+        return times.dim() == 2
+    if isinstance(times, Sequence) and not isinstance(times, str) and len(times) > 0:
+        return not isinstance(times[0], (int, float))  # a bool is an int: check_times refuses it
+    return False
+
+
+def check_pair_times(
+    times: float | Sequence[float] | Sequence[Sequence[float]] | torch.Tensor, pairs: int, name: str = "times"
+) -> tuple[tuple[float, ...], ...]:
+    """The times of each of ``pairs`` consecutive frame pairs, each a tuple of floats in (0, 1).
+
+    ``times`` is either one float / flat sequence, the same for every pair (``(0.5,)``), or
+    one sequence per pair (``[(0.25,), (), (0.5, 0.75)]``, or a ``(pairs, K)`` tensor), whose
+    length must be ``pairs`` (``T - 1`` for ``T`` frames).
+    """
+    if not is_per_pair(times):
+        if isinstance(times, Sequence) and any(isinstance(t, (Sequence, torch.Tensor)) for t in times):
+            raise TypeError(f"{name} mixes numbers and sequences: give one flat sequence or one sequence per pair")
+        flat = check_times(times, name)  # type: ignore[arg-type]
+        return (flat,) * pairs
+    rows = list(times)  # type: ignore[arg-type]
+    if len(rows) != pairs:
+        raise ValueError(
+            f"{name} holds {len(rows)} per-pair sequence(s); it must hold one per consecutive pair of frames "
+            f"(T - 1 = {pairs}), or be one flat sequence for every pair"
+        )
+    for j, row in enumerate(rows):
+        if isinstance(row, (int, float)) or (isinstance(row, torch.Tensor) and row.dim() == 0):
+            raise TypeError(f"{name} mixes numbers and sequences (item {j} is {row!r}): give one sequence per pair")
+    return tuple(check_times(row, f"{name}[{j}]") for j, row in enumerate(rows))
 
 
 def check_positive_int(value: object, name: str) -> int:

@@ -45,6 +45,7 @@ FLOORS: tuple[tuple[str, int], ...] = (  # longest matching prefix wins
     ("stvsr.eval", 5),
     ("stvsr.eval.commands", 6),
     ("stvsr.train", 5),
+    ("stvsr.export", 5),
     ("stvsr.train.commands", 6),
     ("stvsr.train.__main__", 6),
     ("stvsr.cli", 6),

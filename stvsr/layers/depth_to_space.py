@@ -124,7 +124,9 @@ class OffsetResampler(nn.Module):
         work = torch.float32 if like.dtype in (torch.float16, torch.bfloat16) else like.dtype
         mlp_size = out_size if mlp_size is None else mlp_size
         coords = subpixel_coordinates(mlp_size, ratio_h, ratio_w, device=like.device).to(work)
-        body, head = self.body.to(work), self.offset.to(work)
+        body, head = self.body, self.offset
+        if head.weight.dtype != work:  # (never while an fp32 model is traced: export cannot move modules)
+            body, head = body.to(work), head.to(work)
         off = head(body(coords))  # (1, 2, h, w): x, y in input pixels
         hi, wi = in_size
         norm = torch.tensor([2.0 / max(wi - 1, 1), 2.0 / max(hi - 1, 1)], dtype=work, device=like.device)

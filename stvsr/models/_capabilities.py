@@ -57,6 +57,10 @@ class Capabilities:
         resampled_from: for a model that accepts any space factor (``space_scales=None``) but
             learned only this one (``rife_basicvsr``: x4), other factors being its output resized;
             None for a continuous-scale model (``msmr_arb``) and for fixed-scale models.
+        per_pair_times: ``forward`` also takes ``times`` as one sequence per consecutive pair of
+            frames (``times=[(0.4,), (), (0.2, 0.8)]``, output ``[key0, pair 0's times, key1, ...]``),
+            computing the per-window work once; the windowing engine then asks every pair only
+            for the times its output frames need.
     """
 
     task: str
@@ -68,6 +72,7 @@ class Capabilities:
     colour: str = "RGB"
     weights_colour: str = "RGB"
     resampled_from: float | None = None
+    per_pair_times: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -93,6 +98,8 @@ class Capabilities:
                     f"a positive number; got {self.resampled_from!r} with space_scales={self.space_scales}"
                 )
             object.__setattr__(self, "resampled_from", learned)
+        if not isinstance(self.per_pair_times, bool):
+            raise ValueError(f"Capabilities.per_pair_times must be a bool, got {self.per_pair_times!r}")
         for what in ("colour", "weights_colour"):
             if getattr(self, what) not in _COLOURS:
                 raise ValueError(f"Capabilities.{what} must be one of {_COLOURS}, got {getattr(self, what)!r}")

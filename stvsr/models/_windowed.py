@@ -28,6 +28,12 @@ the frame size, not on the clip length.
 Times (:func:`times_for`). Arbitrary-time models get exactly the ``t`` values a window's
 frames need; fixed-time models get their own times, and each requested ``t`` is served by
 the nearest of those or of the two key frames (:attr:`WindowedStream.inexact` says so).
+A model taking one list of times for all pairs is asked, at every pair, for every ``t``
+the window's frames need. A model with ``capabilities.per_pair_times`` is asked, at each
+pair of the window, for the times of the output's time grid at that pair only
+(``times = [(t, ...) for each pair]``, output ``[key0, pair 0's times, key1, ...]``,
+decoded by :func:`key_positions`), so a non-integer frame-rate ratio costs what it
+produces; where every pair of a window needs the same times the call is the flat one.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Any, Protocol
 
 import torch
 
+from stvsr._validate import check_pair_times, check_times, is_per_pair
 from stvsr.models._capabilities import Capabilities, capabilities_of
 from stvsr.ops.resize import imresize
 
@@ -46,13 +53,16 @@ __all__ = [
     "Request",
     "Window",
     "WindowScheduler",
+    "Times",
     "WindowedStream",
     "call_model",
     "default_overlap",
     "default_window",
     "iter_windowed",
+    "key_positions",
     "output_index",
     "plan_windows",
+    "time_counts",
     "times_for",
     "window_plan",
     "windowed_forward",
@@ -76,7 +86,26 @@ class _Slot:
     t: float
 
 
+#: the ``times`` of one model call: one flat tuple for every pair, or one tuple per consecutive pair
+Times = tuple[float, ...] | tuple[tuple[float, ...], ...]
+
+
 # ------------------------------------------------------------------------------------- decoding
+def key_positions(counts: Sequence[int]) -> list[int]:
+    """Positions of the ``len(counts) + 1`` key frames in an output ordered ``[key0, pair 0's times, key1, ...]``
+    when pair ``j`` has ``counts[j]`` times (``[0, 2, 4]`` for ``counts = (1, 1)``)."""
+    out, pos = [0], 0
+    for c in counts:
+        pos += 1 + c
+        out.append(pos)
+    return out
+
+
+def time_counts(times: Times, frames: int) -> tuple[int, ...]:
+    """How many times each of the ``frames - 1`` pairs of a call with ``times`` (flat or per pair) gets."""
+    return tuple(len(p) for p in check_pair_times(times, max(frames - 1, 0)))
+
+
 def output_index(j: int, k: int, slot: int = 0) -> int:
     """Position in a model's output of slot ``slot`` after key frame ``j`` (of the window).
 
@@ -91,28 +120,35 @@ def call_model(
     model: Callable[..., torch.Tensor],
     caps: Capabilities,
     lr: torch.Tensor,
-    times: Sequence[float],
+    times: Sequence[float] | Sequence[Sequence[float]],
     out_hw: tuple[int, int],
 ) -> torch.Tensor:
     """``lr`` ``(B, T, 3, h, w)`` -> ``(B, T + (T-1)K, 3, H, W)`` float in [0, 1] at ``out_hw`` (module docs).
+
+    ``times`` is flat (the same for every pair) or, for a model with ``per_pair_times``, one
+    sequence per pair (``T + sum of their lengths`` frames come back).
 
     Raises:
         ValueError: the model returned another number of frames, (arbitrary-scale models)
             another size than asked for, or NaN / infinite values.
     """
     b, t, _, h, w = lr.shape
-    times = tuple(times)
+    name = type(model).__name__
+    pairs = check_pair_times(times, max(t - 1, 0))
+    per_pair = is_per_pair(times)
+    if per_pair and not caps.per_pair_times:
+        raise ValueError(f"{name} takes one flat sequence of times for all pairs, got one per pair")
     if caps.task == "vsr":
         y = model(lr)
         expect = t
     else:
         scale = (out_hw[0] / h, out_hw[1] / w) if caps.arbitrary_scale else caps.native_scale
-        y = model(lr, scale=scale, times=times)
-        expect = t + (t - 1) * len(times)
-    name = type(model).__name__
+        y = model(lr, scale=scale, times=pairs if per_pair else check_times(times))  # type: ignore[arg-type]
+        expect = t + sum(len(p) for p in pairs)
     if not isinstance(y, torch.Tensor) or y.dim() != 5 or y.shape[1] != expect:
+        asked = f"times {[list(p) for p in pairs]} per pair" if per_pair else f"{len(pairs[0]) if pairs else 0} time(s)"
         raise ValueError(
-            f"{name} returned {tuple(getattr(y, 'shape', ()))} for {t} key frames and {len(times)} time(s): "
+            f"{name} returned {tuple(getattr(y, 'shape', ()))} for {t} key frames and {asked}: "
             f"expected {expect} frames ordered [key, t1..tK, key, ...]"
         )
     y = y.float()
@@ -225,7 +261,9 @@ class WindowedStream:
 
     Args:
         run: ``run(lr (B, T, 3, h, w), times) -> (B, T + (T-1)K, 3, H, W)``: the model call
-            (usually :func:`call_model` inside ``torch.no_grad`` / autocast / tiling).
+            (usually :func:`call_model` inside ``torch.no_grad`` / autocast / tiling); ``times``
+            is one tuple per pair (:data:`Times`) where the window's pairs need different times
+            and ``caps.per_pair_times`` allows it.
         caps: the model's capabilities (times, exact frame count).
         window, overlap: see the module docs.
 
@@ -234,7 +272,7 @@ class WindowedStream:
 
     def __init__(
         self,
-        run: Callable[[torch.Tensor, tuple[float, ...]], torch.Tensor],
+        run: Callable[[torch.Tensor, Times], torch.Tensor],
         caps: Capabilities,
         window: int,
         overlap: int,
@@ -243,6 +281,7 @@ class WindowedStream:
         self.sched = WindowScheduler(window, overlap)
         self.buffer: dict[int, torch.Tensor] = {}  # key index -> (B, 3, h, w)
         self.pending: list[Any] = []
+        self.grid: dict[int, set[float]] = {}  # key index -> the t > 0 requested after it (owned or not)
         self.n = 0
         self.windows = 0
         self.inexact: list[float] = []  # requested t a fixed-time model served with another frame
@@ -250,16 +289,24 @@ class WindowedStream:
     def push(self, frame: torch.Tensor, requests: Sequence[Any] = ()) -> Iterator[tuple[Any, torch.Tensor]]:
         """Add key frame ``n`` (``(B, 3, h, w)``) and the requests that became known with it."""
         self.buffer[self.n] = frame
-        self.pending += list(requests)
+        self._add(requests)
         self.n += 1
         for win in self.sched.ready(self.n):
             yield from self._run_window(win)
             for i in [i for i in self.buffer if i < self.sched.keep_from]:
                 del self.buffer[i]
+            for i in [i for i in self.grid if i < self.sched.keep_from]:
+                del self.grid[i]
+
+    def _add(self, requests: Sequence[Any]) -> None:
+        self.pending += list(requests)
+        for r in requests:
+            if r.t > 0:
+                self.grid.setdefault(r.i, set()).add(float(r.t))
 
     def finish(self, requests: Sequence[Any] = ()) -> Iterator[tuple[Any, torch.Tensor]]:
         """Run the last window (at least 2 key frames, or 1 for a video SR model)."""
-        self.pending += list(requests)
+        self._add(requests)
         if self.n < (1 if self.caps.task == "vsr" else 2):
             raise ValueError(f"the video has {self.n} frame(s); at least 2 are needed")
         yield from self._run_window(self.sched.last(self.n))
@@ -274,20 +321,38 @@ class WindowedStream:
         own = [r for r in self.pending if win.own_from <= r.i < win.own_to]
         times, mapping = times_for(self.caps, (r.t for r in own))
         self.inexact += [t for t, m in mapping.items() if m != t]
-        y = self.run(lr, times)
+        pairs, asked = self._pair_times(win.start, len(idx) - 1)
+        if len(set(pairs)) > 1:  # pairs need different times; uniform requests keep the flat call
+            y = self.run(lr, pairs)
+            mapping.update(asked)
+        else:
+            y = self.run(lr, times)
+            pairs = (times,) * (len(idx) - 1)
         self.windows += 1
-        k = len(times)
+        keys = key_positions([len(p) for p in pairs])
         for r in own:
             j = r.i - win.start
             m = mapping.get(r.t) if r.t > 0 else 0.0
             if m is None or m == 0.0:
-                pos = output_index(j, k)
+                pos = keys[j]
             elif m == 1.0:
-                pos = output_index(j + 1, k)
+                pos = keys[j + 1]
             else:
-                pos = output_index(j, k, 1 + times.index(m))
+                pos = keys[j] + 1 + pairs[j].index(m)
             yield r, y[:, pos]
         self.pending = [r for r in self.pending if r.i >= win.own_to]
+
+    def _pair_times(self, start: int, n_pairs: int) -> tuple[tuple[tuple[float, ...], ...], dict[float, float | None]]:
+        """Per pair of the window from key ``start``: the model times its requested ``t`` map onto,
+        and that mapping; every pair gets the same (empty) times for a model without ``per_pair_times``."""
+        if not self.caps.per_pair_times or self.caps.task == "vsr":
+            return ((),) * n_pairs, {}
+        grid = [self.grid.get(start + j, set()) for j in range(n_pairs)]
+        _, mapping = times_for(self.caps, (t for g in grid for t in g))
+        pairs = tuple(
+            tuple(sorted({m for t in g if (m := mapping[t]) is not None and 0.0 < m < 1.0})) for g in grid
+        )
+        return pairs, mapping
 
 
 def iter_windowed(
@@ -311,7 +376,7 @@ def iter_windowed(
     # every window gets the caller's times and scale: the same call the caller would make
     caps = Capabilities(task="stvsr", times=times, input_frames=capabilities_of(model).input_frames)
 
-    def run(x: torch.Tensor, ts: tuple[float, ...]) -> torch.Tensor:
+    def run(x: torch.Tensor, ts: Times) -> torch.Tensor:
         return model(x, times=ts, **kwargs)
 
     stream = WindowedStream(run, caps, window, overlap)

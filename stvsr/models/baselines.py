@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from einops import rearrange
 
-from stvsr._validate import check_scale, check_times, check_video
+from stvsr._validate import check_pair_times, check_scale, check_video
 from stvsr.models._base import StvsrModel
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
@@ -54,7 +53,7 @@ class BicubicBaseline(StvsrModel):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(task="stvsr", min_frames=1)
+        return Capabilities(task="stvsr", min_frames=1, per_pair_times=True)
 
     def __init__(self, mode: str = "blend", clamp: bool = True) -> None:
         super().__init__()
@@ -65,14 +64,18 @@ class BicubicBaseline(StvsrModel):
         self.config: dict[str, Any] = {"mode": mode, "clamp": self.clamp}
 
     def forward(
-        self, lr: torch.Tensor, scale: float | Sequence[float] = 4.0, times: float | Sequence[float] = (0.5,)
+        self,
+        lr: torch.Tensor,
+        scale: float | Sequence[float] = 4.0,
+        times: float | Sequence[float] | Sequence[Sequence[float]] = (0.5,),
     ) -> torch.Tensor:
         """Upscale ``lr`` in space and time.
 
         Args:
             lr: ``(B, T, 3, h, w)`` RGB in [0, 1], T >= 1.
             scale: space factor or ``(scale_h, scale_w)``, any positive value.
-            times: stamps in (0, 1) of the frames made between each pair of key frames.
+            times: stamps in (0, 1) of the frames made between each pair of key frames, or one
+                sequence of them per pair (``T - 1``; output ``[key0, pair 0's times, key1, ...]``).
 
         Returns:
             ``(B, T + (T - 1) * K, 3, round(sh * h), round(sw * w))`` with K = len(times),
@@ -80,18 +83,18 @@ class BicubicBaseline(StvsrModel):
         """
         lr = check_video(lr, "lr")
         sh, sw = check_scale(scale)
-        ts = check_times(times)
+        pair_times = check_pair_times(times, lr.shape[1] - 1)
         up = upscale_frames(lr, sh, sw)  # (B, T, C, H, W)
-        if ts and up.shape[1] > 1:
-            prev, nxt = up[:, :-1], up[:, 1:]  # (B, T-1, C, H, W)
-            if self.mode == "repeat":
-                mids = [prev if t <= 0.5 else nxt for t in ts]
-            else:
-                mids = [prev + t * (nxt - prev) for t in ts]
-            between = torch.stack(mids, dim=2)  # (B, T-1, K, C, H, W)
-            keys = up[:, :-1].unsqueeze(2)
-            groups = torch.cat([keys, between], dim=2)  # (B, T-1, 1+K, C, H, W)
-            up = torch.cat([rearrange(groups, "b t k c h w -> b (t k) c h w"), up[:, -1:]], dim=1)
+        if any(pair_times):
+            frames = []
+            for i, ts in enumerate(pair_times):
+                prev, nxt = up[:, i], up[:, i + 1]
+                frames.append(prev)
+                if self.mode == "repeat":
+                    frames += [prev if t <= 0.5 else nxt for t in ts]
+                else:
+                    frames += [prev + t * (nxt - prev) for t in ts]
+            up = torch.stack([*frames, up[:, -1]], dim=1)
         return up.clamp(0, 1) if self.clamp else up
 
 

@@ -67,7 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stvsr._validate import check_positive_int, check_scale, check_times, check_video
+from stvsr._validate import check_pair_times, check_positive_int, check_scale, check_video
 from stvsr.layers.alignment import FlowGuidedDeformAlignment, PCDAlignment, split_flat_pcd_key
 from stvsr.layers.blocks import ResidualBlocksWithInputConv, lrelu
 from stvsr.layers.depth_to_space import ArbitraryDepthToSpace, CascadeDepthToSpace
@@ -339,8 +339,8 @@ class MsMr(StvsrModel):
         """The fixed variant is trained for x4 space and t = 0.5 only (other values run but are untrained);
         the arbitrary variant takes any scale and any time."""
         if self.variant == "fix":
-            return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,))
-        return Capabilities(task="stvsr")
+            return Capabilities(task="stvsr", space_scales=(4.0,), times=(0.5,), per_pair_times=True)
+        return Capabilities(task="stvsr", per_pair_times=True)
 
     def __init__(self, config: MsMrConfig | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -429,7 +429,7 @@ class MsMr(StvsrModel):
         self,
         lr: torch.Tensor,
         scale: float | tuple[float, float] = 4.0,
-        times: float | Sequence[float] = (0.5,),
+        times: float | Sequence[float] | Sequence[Sequence[float]] = (0.5,),
         authors_compat: bool | None = None,
         *,
         clamp: bool = True,
@@ -442,7 +442,9 @@ class MsMr(StvsrModel):
             scale: space factor, ``float`` or ``(scale_h, scale_w)``. ``variant="fix"`` is trained
                 for 4 only (other factors run, untrained); ``variant="arb"`` for continuous factors.
             times: instants ``t`` in (0, 1) between consecutive frames (``K = len(times)``), the same
-                for every pair. ``variant="fix"`` is trained for ``(0.5,)`` only.
+                for every pair, or one sequence per pair (``T - 1`` of them; the output is then
+                ``[key0, pair 0's times, key1, ...]``, and flows, features and propagation are
+                computed once). ``variant="fix"`` is trained for ``(0.5,)`` only.
             authors_compat: None uses the model's setting; True reproduces the released code
                 exactly (even padded output size, no crop, no clamp; see the module docs).
             clamp: clamp the output to [0, 1] (False for training losses).
@@ -458,9 +460,9 @@ class MsMr(StvsrModel):
         """
         lr = check_video(lr, "lr", channels=3, min_frames=2)
         sh, sw = check_scale(scale)
-        ts = check_times(times)
-        compat = self.authors_compat if authors_compat is None else bool(authors_compat)
         b, n, _, h, w = lr.shape
+        pair_times = check_pair_times(times, n - 1)
+        compat = self.authors_compat if authors_compat is None else bool(authors_compat)
         out_h, out_w = round(sh * h), round(sw * w)
         if out_h < 1 or out_w < 1:
             raise ValueError(f"scale {scale!r} gives an empty output for a {h}x{w} input")
@@ -513,7 +515,7 @@ class MsMr(StvsrModel):
             if i > 0:
                 pyr_ab = self._pyramid(flows_forward[:, i - 1])
                 pyr_ba = self._pyramid(flows_backward[:, i - 1])
-                for t in ts:
+                for t in pair_times[i - 1]:
                     y = self.insert(x[:, i - 1], x[:, i], key_feat_prev, prop, pyr_ab, pyr_ba, t)
                     y = self._trunk(self.forward_resblocks_insert, y, sh, sw)
                     outputs.append(upsample(y))

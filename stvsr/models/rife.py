@@ -22,7 +22,15 @@ import torch
 import torch.nn.functional as F
 
 from stvsr._progress import steps
-from stvsr._validate import check_float, check_rank, check_scale, check_tensor, check_times, check_video
+from stvsr._validate import (
+    check_float,
+    check_pair_times,
+    check_rank,
+    check_scale,
+    check_tensor,
+    check_times,
+    check_video,
+)
 from stvsr.layers.flow.ifnet import IFNet
 from stvsr.models._base import StvsrModel, load_state_dict_strict
 from stvsr.models._capabilities import Capabilities
@@ -64,7 +72,7 @@ class Rife(StvsrModel):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(task="vfi", space_scales=(1.0,), input_frames=2)
+        return Capabilities(task="vfi", space_scales=(1.0,), input_frames=2, per_pair_times=True)
 
     def __init__(
         self,
@@ -125,10 +133,11 @@ class Rife(StvsrModel):
         t: float | torch.Tensor = 0.5,
         *,
         scale: float | Sequence[float] = 1.0,
-        times: float | Sequence[float] = (0.5,),
+        times: float | Sequence[float] | Sequence[Sequence[float]] = (0.5,),
         clamp: bool = True,
     ) -> torch.Tensor:
-        """``model(frame0, frame1, t)`` (4-D inputs) or ``model(lr, times=...)`` (5-D video)."""
+        """``model(frame0, frame1, t)`` (4-D inputs) or ``model(lr, times=...)`` (5-D video; ``times``
+        the same for every pair or one sequence per pair)."""
         check_tensor(x, "x")
         if x.dim() == 4:
             if frame1 is None:
@@ -139,13 +148,13 @@ class Rife(StvsrModel):
         lr = check_video(x, "lr", min_frames=2)
         if check_scale(scale) != (1.0, 1.0):
             raise ValueError(f"scale must be 1 for RIFE (frame interpolation only), got {scale!r}")
-        ts = check_times(times)
+        pair_times = check_pair_times(times, lr.shape[1] - 1)
         frames: list[torch.Tensor] = []
-        with steps(frames=((lr.shape[1] - 1) * len(ts), 1.0)) as plan:
+        with steps(frames=(sum(len(p) for p in pair_times), 1.0)) as plan:
             for i in range(lr.shape[1] - 1):
                 frames.append(lr[:, i].clamp(0, 1) if clamp else lr[:, i])
                 # one pair at a time: the large-motion fallback decides per batch, keep it per clip
-                for tk in ts:
+                for tk in pair_times[i]:
                     frames.append(self.interpolate(lr[:, i], lr[:, i + 1], tk, clamp=clamp))
                     plan.step("frames")
         frames.append(lr[:, -1].clamp(0, 1) if clamp else lr[:, -1])

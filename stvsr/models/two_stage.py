@@ -32,7 +32,7 @@ Apache-2.0), written by ``tools/convert_pypi_weights.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +41,11 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from stvsr._progress import steps
-from stvsr._validate import check_scale, check_times, check_video
+from stvsr._validate import check_pair_times, check_scale, check_video
 from stvsr.models._base import StvsrModel
 from stvsr.models._capabilities import Capabilities
 from stvsr.models._registry import register_model
+from stvsr.models._windowed import key_positions
 from stvsr.models.basicvsr import BasicVSR
 from stvsr.models.rife import RIFE_PAIR_MACS, Rife
 from stvsr.ops.resize import imresize
@@ -88,7 +89,9 @@ class RifeBasicVSR(StvsrModel):
     ``model(lr (B, T, 3, h, w), scale=4.0, times=(0.5,))`` returns
     ``(B, T + (T-1)K, 3, H, W)`` ordered ``[key0, t1..tK, key1, ...]`` with
     ``H = round(scale_h * h)``, ``W = round(scale_w * w)``, RGB clamped to [0, 1]
-    (``clamp=False`` to skip). ``times`` are any values in (0, 1); ``scale`` any
+    (``clamp=False`` to skip). ``times`` are any values in (0, 1), the same for every pair or
+    one sequence per pair (``T - 1`` of them; output ``[key0, pair 0's times, key1, ...]``:
+    RIFE runs only for the frames asked, and BasicVSR once over the frames made); ``scale`` any
     positive factor or pair (see the module docs for non-x4 scales). ``order`` and ``tta``:
     see the module docs.
     """
@@ -98,7 +101,7 @@ class RifeBasicVSR(StvsrModel):
     @property
     def capabilities(self) -> Capabilities:
         # any scale is accepted, but only x4 is learned (BasicVSR): others resize its output
-        return Capabilities(task="stvsr", resampled_from=4.0)
+        return Capabilities(task="stvsr", resampled_from=4.0, per_pair_times=True)
 
     def __init__(
         self,
@@ -140,8 +143,8 @@ class RifeBasicVSR(StvsrModel):
         assert total is not None  # every flip set holds the identity
         return total / len(flips) if len(flips) > 1 else total
 
-    def _interpolate(self, video: torch.Tensor, ts: tuple[float, ...]) -> torch.Tensor:
-        """RIFE at ``times=ts`` between consecutive frames: ``(B, T, ...)`` -> ``(B, T + (T-1)K, ...)``."""
+    def _interpolate(self, video: torch.Tensor, ts: tuple[tuple[float, ...], ...]) -> torch.Tensor:
+        """RIFE at ``times=ts`` (per pair) between consecutive frames: ``(B, T, ...)`` -> ``(B, T + (T-1)K, ...)``."""
         return self._ensemble(lambda v: self.vfi(v, times=ts), video)
 
     def _super_resolve(self, video: torch.Tensor) -> torch.Tensor:
@@ -161,7 +164,7 @@ class RifeBasicVSR(StvsrModel):
         self,
         lr: torch.Tensor,
         scale: float | tuple[float, float] = 4.0,
-        times: float | tuple[float, ...] = (0.5,),
+        times: float | tuple[float, ...] | Sequence[Sequence[float]] = (0.5,),
         *,
         clamp: bool = True,
     ) -> torch.Tensor:
@@ -175,11 +178,12 @@ class RifeBasicVSR(StvsrModel):
                 f"convert the model (model.to({lr.dtype})), or run under torch.autocast"
             )
         sh, sw = check_scale(scale)
-        ts = check_times(times)
+        ts = check_pair_times(times, lr.shape[1] - 1)
         h, w = lr.shape[-2:]
         size = (max(1, round(sh * h)), max(1, round(sw * w)))
         t = lr.shape[1]
-        pairs, dense_frames = (t - 1) * len(ts), t + (t - 1) * len(ts)
+        pairs = sum(len(p) for p in ts)  # RIFE calls: the frames made between the keys
+        dense_frames = t + pairs
         vsr_frames, vfi_area = (dense_frames, 1) if self.order == "vfi_first" else (t, 16)
         per_frame = sum(n * c for n, c in self.vsr.step_costs(vsr_frames).values()) / vsr_frames
         stages = {"vfi": (pairs, RIFE_PAIR_MACS * vfi_area), "vsr": (vsr_frames, per_frame)}
@@ -200,7 +204,7 @@ class RifeBasicVSR(StvsrModel):
                     # unclamped ones so that clamp=False returns every key as BasicVSR made it
                     with plan.span("vfi", pairs):
                         hr = self._interpolate(keys.clamp(0, 1), ts)
-                    hr[:, :: len(ts) + 1] = keys
+                    hr[:, key_positions([len(p) for p in ts])] = keys
         if size != tuple(hr.shape[-2:]):
             hr = self._resample(hr, size)
         return hr.clamp(0, 1) if clamp else hr

@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from stvsr._validate import check_finite, check_float, check_rank, check_tensor
+from stvsr._validate import check_finite, check_float, check_rank, check_tensor, tracing
 
 __all__ = ["softsplat", "softsplat_backend"]
 
@@ -499,6 +499,14 @@ def softsplat(
             ``backend="cpp"`` without CPU tensors and the compiled kernel.
     """
     _check_args(input, flow, metric, mode, eps)
+    if tracing() and backend in ("auto", "torch"):
+        # torch.export / ONNX: the scatter composition, plain traceable ops (no custom kernel, no
+        # data-dependent clamp decision); the same results up to float rounding
+        if mode in ("sum", "avg"):
+            metric = None
+        dtype = _compute_dtype(input, flow, metric)
+        m = metric.to(dtype) if metric is not None else None
+        return _softsplat_scatter(input.to(dtype), flow.to(dtype), m, mode, eps).to(input.dtype)
     clamp = _flow_magnitude(flow) > _HUGE_FLOW
     chosen = softsplat_backend(input.device, backend)
     if mode in ("sum", "avg"):

@@ -41,7 +41,15 @@ from stvsr._device import AUTO, auto_dtype
 from stvsr._geometry import scaled_size
 from stvsr._validate import check_dtype
 from stvsr.models._capabilities import Capabilities, capabilities_of
-from stvsr.models._windowed import WindowedStream, call_model, default_overlap, default_window, window_plan
+from stvsr.models._windowed import (
+    Times,
+    WindowedStream,
+    call_model,
+    default_overlap,
+    default_window,
+    time_counts,
+    window_plan,
+)
 from stvsr.video.options import DEFAULT_MODEL, OutputOptions, UpscaleOptions, split
 from stvsr.video.timegrid import Sample, StreamPlanner, as_fraction, target_fps
 
@@ -213,13 +221,13 @@ class Upscaler:
         return out
 
     # -- model calls ---------------------------------------------------------------------------
-    def _call(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
+    def _call(self, lr: torch.Tensor, times: Times, out_hw: tuple[int, int]) -> torch.Tensor:
         """``lr`` (1, T, 3, h, w) -> (1, T + (T-1)K, 3, H, W) at the exact output size."""
         if self._meter is None:
             return call_model(self.model, self.caps, lr, times, out_hw)
         from stvsr.video import progress
 
-        key = (lr.shape[1], len(times))
+        key = (lr.shape[1], time_counts(times, lr.shape[1]))  # per-pair counts: the call's shape
         if self._meter.needs_calibration(key):  # once per call shape, for models that announce no steps
             self._status("timing the model's layers on a 16x16 crop (once)")
             c = 16  # LR pixels: the models pad small inputs; the call's leaf sequence is that of any size
@@ -238,7 +246,7 @@ class Upscaler:
         finally:
             self._meter.stop(finished)
 
-    def _run(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
+    def _run(self, lr: torch.Tensor, times: Times, out_hw: tuple[int, int]) -> torch.Tensor:
         ctx = (
             torch.autocast(self.device.type, dtype=self.dtype)
             if self.dtype in (torch.bfloat16, torch.float16)
@@ -250,7 +258,7 @@ class Upscaler:
                 return self._call(lr, times, out_hw)
             return self._tiled(lr, times, out_hw)
 
-    def _tiled(self, lr: torch.Tensor, times: tuple[float, ...], out_hw: tuple[int, int]) -> torch.Tensor:
+    def _tiled(self, lr: torch.Tensor, times: Times, out_hw: tuple[int, int]) -> torch.Tensor:
         h, w = lr.shape[-2:]
         H, W = out_hw
         sh, sw = H / h, W / w
@@ -345,7 +353,7 @@ class Upscaler:
                     show(False)
                 bar.update(position - bar.n)
 
-        def run(lr: torch.Tensor, times: tuple[float, ...]) -> torch.Tensor:
+        def run(lr: torch.Tensor, times: Times) -> torch.Tensor:
             nonlocal out_hw, calls_done
             if out_hw is None:
                 out_hw = self.output_size(*lr.shape[-2:])
@@ -354,8 +362,8 @@ class Upscaler:
             if calls_done < skip_windows:  # a resumed job wrote this window's frames: no model call
                 calls_done += 1
                 move(calls_done)
-                k = 0 if self.caps.task == "vsr" else len(times)
-                return torch.zeros(()).expand(lr.shape[0], lr.shape[1] * (k + 1) - k, 3, *out_hw)
+                made = 0 if self.caps.task == "vsr" else sum(time_counts(times, lr.shape[1]))
+                return torch.zeros(()).expand(lr.shape[0], lr.shape[1] + made, 3, *out_hw)
             if eta is not None:
                 eta.begin()
             y = self._run(lr.to(self.device), times, out_hw)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stvsr._validate import tracing
 from stvsr.ops.warp import backward_warp
 
 __all__ = ["IFBlock", "IFNet"]
@@ -108,28 +109,36 @@ class IFNet(nn.Module):
         else:
             tmap = img0.new_full((b, 1, h, w), float(t))
         scales = [float(s) for s in scales]
-        blocks = (self.block0, self.block1, self.block2, self.block3)
+        flow, mask, large = self._refine(img0, img1, tmap, scales, self.large_motion_fallback)
+        if large is not None:  # the large-motion fallback: the whole estimate again at half the resolution
+            doubled = [s * 2.0 for s in scales]
+            if tracing():  # torch.export / ONNX: no data-dependent branch; both run, the test selects
+                flow2, mask2, _ = self._refine(img0, img1, tmap, doubled, False)
+                flow, mask = torch.where(large, flow2, flow), torch.where(large, mask2, mask)
+            elif bool(large):
+                flow, mask, _ = self._refine(img0, img1, tmap, doubled, False)
+        return flow, torch.sigmoid(mask)
 
+    def _refine(
+        self, img0: torch.Tensor, img1: torch.Tensor, tmap: torch.Tensor, scales: Sequence[float], check: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Flow and mask logits over the 4 blocks; with ``check``, also the large-motion test after block 1
+        (a 0-d bool; eagerly, a true test returns at once: the caller starts again at doubled scales)."""
+        blocks = (self.block0, self.block1, self.block2, self.block3)
         flow, mask = blocks[0](torch.cat((img0, img1, tmap), 1), None, scales[0])
         warped0, warped1 = self._warp(img0, flow[:, :2]), self._warp(img1, flow[:, 2:])
+        large = None
         for i in range(1, 4):
             inp = torch.cat((warped0, warped1, tmap, mask), 1)
             d_flow, d_mask = blocks[i](inp, flow, scales[i])
-            if (
-                i == 1
-                and self.large_motion_fallback
-                and bool(d_flow[:, :2].abs().max() > 32)
-                and bool(d_flow[:, 2:4].abs().max() > 32)
-            ):
-                scales = [s * 2.0 for s in scales]
-                flow, mask = blocks[0](torch.cat((img0, img1, tmap), 1), None, scales[0])
-                warped0, warped1 = self._warp(img0, flow[:, :2]), self._warp(img1, flow[:, 2:])
-                inp = torch.cat((warped0, warped1, tmap, mask), 1)
-                d_flow, d_mask = blocks[i](inp, flow, scales[i])
+            if i == 1 and check:
+                large = (d_flow[:, :2].abs().max() > 32) & (d_flow[:, 2:4].abs().max() > 32)
+                if not tracing() and bool(large):
+                    return flow, mask, large
             flow = flow + d_flow
             mask = mask + d_mask
             warped0, warped1 = self._warp(img0, flow[:, :2]), self._warp(img1, flow[:, 2:])
-        return flow, torch.sigmoid(mask)
+        return flow, mask, large
 
     def interpolate(
         self,

@@ -15,7 +15,7 @@ TINY = {"vfi": {"widths": [8, 8, 8, 8]}, "vsr": {"num_feat": 8, "num_block": 1}}
 @pytest.fixture(scope="module")
 def tiny() -> RifeBasicVSR:
     torch.manual_seed(0)
-    m = rife_basicvsr(**TINY).eval()
+    m = rife_basicvsr(**TINY, order="vfi_first").eval()  # the tests below spell out vsr_first
     m.requires_grad_(False)
     return m
 
@@ -158,7 +158,7 @@ def test_order_and_tta_config_round_trip_and_errors() -> None:
     assert (m.config["order"], m.config["tta"]) == ("vsr_first", "flips")
     again = rife_basicvsr(**m.config)
     assert (again.order, again.tta) == ("vsr_first", "flips")
-    assert rife_basicvsr(**TINY).config["order"] == "vfi_first"
+    assert rife_basicvsr(**TINY).config["order"] == "vsr_first"  # the default since whole-Vid4 26.46 vs 25.48
     with pytest.raises(ValueError, match="order"):
         RifeBasicVSR(**TINY, order="both")
     with pytest.raises(ValueError, match="tta"):

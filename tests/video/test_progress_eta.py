@@ -171,7 +171,7 @@ def test_eta_meter_leaves_the_warm_up_call_out(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_announced_steps_nest_and_only_move_forward() -> None:
-    model = RifeBasicVSR(vfi={"widths": [8, 8, 8, 8]}, vsr={"num_feat": 8, "num_block": 1}).eval()
+    model = RifeBasicVSR(vfi={"widths": [8, 8, 8, 8]}, vsr={"num_feat": 8, "num_block": 1}, order="vfi_first").eval()
     seen: list[float] = []
     lr = torch.rand(1, 4, 3, 8, 8)
     with torch.no_grad(), listen(seen.append):

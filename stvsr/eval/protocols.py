@@ -385,7 +385,7 @@ def run_clip(
         window: key frames per call, or ``"clip"`` (default: the model's fixed ``input_frames``,
             else the protocol's, else the ``stvsr upscale`` default).
         spec: model capabilities (default: ``model.capabilities``).
-        device, dtype: where / in which precision to run (bf16/fp16 through autocast).
+        device, dtype: where / in which precision to run (default float32; bf16/fp16 through autocast).
         keep_outputs: also return the scored output frames ``{gt_index: (3, H, W)}`` (plots, crops).
     """
     from stvsr.metrics import psnr, ssim
@@ -419,7 +419,8 @@ def run_clip(
     def stream(keys: tuple[int, ...], key_lr: torch.Tensor, take: set[int]) -> None:
         nonlocal windows
         ups = Upscaler(
-            model, scale=protocol.scale, fps=protocol.time, device=dev, dtype=dtype, window=p.window,
+            # the measuring stick stays float32 unless asked (Upscaler's own default is "auto")
+            model, scale=protocol.scale, fps=protocol.time, device=dev, dtype=dtype or torch.float32, window=p.window,
             overlap=p.overlap, cut_threshold=None, progress=False,
         )
         step = protocol.time.denominator

@@ -148,3 +148,25 @@ def test_split_options():
                      ("rife_basicvsr(order=)", "key=value")):
         with pytest.raises(ValueError, match=msg):
             split_options(bad)
+
+
+def test_evaluation_runs_float32_unless_asked(tmp_path, monkeypatch):
+    """`stvsr upscale` defaults to dtype "auto" (bf16 on CPUs with bf16); figures stay float32."""
+    import stvsr._device as dev
+    from stvsr.video import pipeline
+
+    monkeypatch.setenv("STVSR_AUTO_BF16", "1")
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda cpuinfo=None: True)
+    seen = []
+    real = pipeline.Upscaler.__init__
+
+    def spy(self, *a, **k):
+        real(self, *a, **k)
+        seen.append(self.dtype)
+
+    monkeypatch.setattr(pipeline.Upscaler, "__init__", spy)
+    clips = tmp_path / "clips"
+    write_folder(clips / "a", moving_clip(3, 16, 16))
+    evaluate(["bicubic_blend"], "vid4-bi-4x2x", clips, baselines=False)
+    evaluate(["bicubic_blend"], "vid4-bi-4x2x", clips, baselines=False, dtype=torch.bfloat16)
+    assert seen and seen[0] == torch.float32 and seen[-1] == torch.bfloat16

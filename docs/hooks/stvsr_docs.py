@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stvsr.models._hub import CARD_FIELDS  # one table for saved-folder READMEs and these pages
+
 MARKER = re.compile(r"<!--\s*stvsr:([a-z\-]+)\s*([^>]*?)\s*-->")
 DOCS = Path(__file__).resolve().parents[1]
 # roles of the reST docstrings that Markdown shows literally (":func:`x`" -> "`x`")
@@ -160,24 +162,6 @@ def weights_table() -> str:
     if figures:
         rows += ["", "### Figures recorded on the cards", *figures]
     return "\n".join(rows) + "\n"
-
-
-CARD_FIELDS = (
-    ("Paper", "paper"),
-    ("Original code", "authors_repo"),
-    ("Licence of the original code", "licence"),
-    ("Task", "task"),
-    ("Space scale", "space_scale"),
-    ("Time stamps", "time"),
-    ("Input frames", "input_frames"),
-    ("Colour", "colour"),
-    ("Parameters", "params"),
-    ("Conformance fixtures", "conformance"),
-    ("Authors' files for the converter", "converter_inputs"),
-    ("Weights", "weights_note"),
-    ("Provenance", "provenance"),
-    ("Training data", "training_data"),
-)
 
 
 def card_table(name: str) -> str:

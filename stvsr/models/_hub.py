@@ -239,6 +239,28 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+#: a model card's fields in display order with their labels: the README of a saved folder and the
+#: docs' model pages (``docs/hooks/stvsr_docs.py``) both render from it
+CARD_FIELDS: tuple[tuple[str, str], ...] = (
+    ("Paper", "paper"),
+    ("Original code", "authors_repo"),
+    ("Licence of the original code", "licence"),
+    ("Task", "task"),
+    ("Space scale", "space_scale"),
+    ("Time stamps", "time"),
+    ("Input frames", "input_frames"),
+    ("Colour order", "colour"),
+    ("Parameters", "params"),
+    ("Conformance fixtures", "conformance"),
+    ("Authors' files for the converter", "converter_inputs"),
+    ("Weights", "weights_note"),
+    ("Provenance", "provenance"),
+    ("Training data", "training_data"),
+)
+# the README shows the paper in its own line and leaves out what only the docs need
+_NOT_IN_README = frozenset({"paper", "conformance", "converter_inputs", "weights_note"})
+
+
 def render_model_card(
     name: str, card: Mapping[str, Any], capabilities: Capabilities, *, tag: str | None = None, version: str = ""
 ) -> str:
@@ -258,18 +280,9 @@ def render_model_card(
         lines.append(f"- **Paper:** {paper.get('title', '?')} ({paper.get('venue', '?')}, {paper.get('year', '?')})")
     elif paper:
         lines.append(f"- **Paper:** {paper}")
-    for label, key in (
-        ("Original code", "authors_repo"),
-        ("Licence of the original code", "licence"),
-        ("Task", "task"),
-        ("Space scale", "space_scale"),
-        ("Time stamps", "time"),
-        ("Input frames", "input_frames"),
-        ("Colour order", "colour"),
-        ("Parameters", "params"),
-        ("Training data", "training_data"),
-        ("Provenance", "provenance"),
-    ):
+    for label, key in CARD_FIELDS:
+        if key in _NOT_IN_README:
+            continue
         value = caps[key] if key in caps else card.get(key)
         if value is None:
             continue

@@ -342,7 +342,10 @@ class Upscaler:
         def show(refresh: bool) -> None:
             """The postfix: time left and output frames written."""
             left = eta.remaining() if eta is not None else None
-            rest = "?" if left is None else format_seconds(left) + ("?" if not eta.durations and eta.done < 0.25 else "")
+            if eta is None or left is None:
+                rest = "?"
+            else:  # "?" while the ETA still extrapolates from the start of the first call
+                rest = format_seconds(left) + ("?" if not eta.durations and eta.done < 0.25 else "")
             frames = f"{emitted}/{total if total is not None else '?'} frames written"
             bar.set_postfix_str(f"ETA {rest}, {frames}" if self.progress else frames, refresh=refresh)
 

@@ -62,3 +62,19 @@ def test_anchor_comes_from_the_model_card(tmp_path: Path) -> None:
         tool.anchors(["basicvsr.vimeo_bd=no such dataset"])
     with pytest.raises(SystemExit, match="MODEL=DATASET"):
         tool.anchors(["basicvsr.vimeo_bd"])
+
+
+def test_merged_runs_add_their_costs(tmp_path: Path) -> None:
+    tool = _tool()
+    clips = tmp_path / "clips"
+    write_folder(clips / "a", moving_clip(3, 16, 16))
+    write_folder(clips / "b", moving_clip(3, 16, 16))
+    paths = [evaluate(["bicubic_repeat"], "vsr-bi-4x", clips / n, baselines=False).save_json(tmp_path / n / "r.json")
+             for n in ("a", "b")]
+    recs = [json.loads(p.read_text())["models"]["bicubic_repeat"] for p in paths]
+    tool.main([str(p) for p in paths] + ["--out", str(tmp_path / "docs")])
+    (merged,) = (json.loads(p.read_text()) for p in (tmp_path / "docs").glob("*.json"))
+    rec = merged["models"]["bicubic_repeat"]
+    assert rec["frames_scored"] == 6 and rec["cpu_seconds"] == pytest.approx(sum(r["cpu_seconds"] for r in recs))
+    assert rec["peak_rss_mib"] == max(r["peak_rss_mib"] for r in recs)
+    assert rec["state_sha256"] == recs[0]["state_sha256"]

@@ -45,9 +45,12 @@ def merge(docs: list[dict]) -> dict:
 
     first = docs[0]
     for d in docs[1:]:
-        for key in ("stvsr_version", "protocol", "rules", "models", "window"):
+        for key in ("stvsr_version", "protocol", "rules", "window"):
             if d.get(key) != first.get(key):
                 raise SystemExit(f"cannot merge runs that differ in {key!r}")
+        if {m: _identity(r) for m, r in d["models"].items()} != {m: _identity(r) for m, r in first["models"].items()}:
+            raise SystemExit("cannot merge runs that differ in 'models'")
+    models = {m: _identity(r) | _costs([d["models"][m] for d in docs]) for m, r in first["models"].items()}
     clips = sorted((c for d in docs for c in d["clips"]), key=lambda c: (c["model"], c["cell"], c["clip"]))
     names = [(c["model"], c["clip"]) for c in clips]
     if len(set(names)) != len(names):
@@ -55,10 +58,27 @@ def merge(docs: list[dict]) -> dict:
     rows = [ClipScore(c["model"], c["cell"], c["clip"], c["psnr"], c["ssim"],
                       [(f["index"], f["key"], f["psnr"], f["ssim"]) for f in c["frames"]], c["note"], c["seconds"])
             for c in clips]
-    report = EvalReport(get_protocol(first["protocol"]["name"]), rows, first["models"], "", first["window"],
+    report = EvalReport(get_protocol(first["protocol"]["name"]), rows, models, "", first["window"],
                         first["stvsr_version"])
     return first | {"dataset": ", ".join(sorted({d["dataset"] for d in docs})), "overall": report.overall(),
-                    "clips": clips}
+                    "clips": clips, "models": models}
+
+
+# what a run measures about a model, beside what identifies it (weights, options)
+_RUN_COSTS = ("cpu_seconds", "frames_scored", "peak_rss_mib")
+
+
+def _identity(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in _RUN_COSTS}
+
+
+def _costs(records: list[dict]) -> dict:
+    """Per-clip runs merged: CPU seconds and frames add up, the peak memory is the largest run's."""
+    if not all(k in r for r in records for k in _RUN_COSTS):
+        return {}
+    rss = [r["peak_rss_mib"] for r in records if r["peak_rss_mib"] is not None]
+    return {"cpu_seconds": sum(r["cpu_seconds"] for r in records), "frames_scored": sum(r["frames_scored"] for r in records),
+            "peak_rss_mib": max(rss) if rss else None}
 
 
 def anchors(specs: list[str]) -> dict[str, dict]:

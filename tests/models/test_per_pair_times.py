@@ -64,7 +64,7 @@ def test_per_pair_equals_the_uniform_frames(name: str) -> None:
 
 def test_rife_basicvsr_vfi_first_runs_basicvsr_once_over_the_frames_made() -> None:
     """vfi_first: RIFE makes only the asked frames; BasicVSR's recurrence then sees exactly those."""
-    model = rife_basicvsr(**TWO_STAGE).double().eval()
+    model = rife_basicvsr(**TWO_STAGE, order="vfi_first").double().eval()
     lr = _clip()
     with torch.no_grad():
         dense = _select(model.vfi(lr, times=UNION))

@@ -363,7 +363,8 @@ def evaluate(
             from stvsr.zoo._names import split_options
 
             info[name]["options"] = split_options(requested)[1]
-        info[name].update(cpu_seconds=0.0, frames_scored=0, peak_rss_mib=None)
+        info[name].update(dtype=str(dtype or torch.float32).removeprefix("torch."), device=str(device),
+                          cpu_seconds=0.0, frames_scored=0, peak_rss_mib=None)
     rows: list[ClipScore] = []
     for src in sources:
         clip = src.load(max_frames)

@@ -132,6 +132,7 @@ def test_model_options_in_the_name_are_loaded_and_recorded(tmp_path):
     rec = report.models["rife_basicvsr(order=vsr_first)"]
     assert rec["options"] == {"order": "vsr_first"} and rec["registry_name"] == "rife_basicvsr"
     assert rec["frames_scored"] == 3 and rec["cpu_seconds"] > 0
+    assert rec["dtype"] == "float32" and rec["device"] == "cpu"
     assert rec["peak_rss_mib"] is None or rec["peak_rss_mib"] > 10
     assert report.rows[0].model == "rife_basicvsr(order=vsr_first)"
 

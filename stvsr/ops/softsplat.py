@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from stvsr._validate import check_finite, check_float, check_rank, check_tensor, tracing
+from stvsr.ops.warp import sampling_dtype
 
 __all__ = ["softsplat", "softsplat_backend"]
 
@@ -96,13 +97,6 @@ def softsplat_backend(device: torch.device | str, backend: str = "auto") -> str:
     if kind == "cpu":  # "auto"
         return "cpp" if _cpp_kernel() is not None else "torch"
     return "cupy" if is_cuda and _cupy_available() else "torch"
-
-
-def _compute_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
-    # half types splat in float32: positions like 719.5 are not representable in float16
-    if any(t is not None and t.dtype == torch.float64 for t in tensors):
-        return torch.float64
-    return torch.float32
 
 
 def _check_args(
@@ -504,14 +498,14 @@ def softsplat(
         # data-dependent clamp decision); the same results up to float rounding
         if mode in ("sum", "avg"):
             metric = None
-        dtype = _compute_dtype(input, flow, metric)
+        dtype = sampling_dtype(input, flow, metric)
         m = metric.to(dtype) if metric is not None else None
         return _softsplat_scatter(input.to(dtype), flow.to(dtype), m, mode, eps).to(input.dtype)
     clamp = _flow_magnitude(flow) > _HUGE_FLOW
     chosen = softsplat_backend(input.device, backend)
     if mode in ("sum", "avg"):
         metric = None  # unused: keeps it out of the graph and the dtype choice
-    dtype = _compute_dtype(input, flow, metric)
+    dtype = sampling_dtype(input, flow, metric)
     x = input.to(dtype)
     f = flow.to(dtype)
     m = metric.to(dtype) if metric is not None else None

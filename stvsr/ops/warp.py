@@ -16,9 +16,10 @@ _MODES = ("bilinear", "nearest", "bicubic")
 _PADDING = ("zeros", "border", "reflection")
 
 
-def sampling_dtype(*tensors: torch.Tensor) -> torch.dtype:
-    """float64 if any tensor is float64, else float32 (half types sample in float32)."""
-    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+def sampling_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
+    """float64 if any tensor is float64, else float32: half types cannot hold pixel positions (bfloat16
+    rounds 300.4 to 300, float16 719.5 to 719), so warping and splatting compute in float32."""
+    return torch.float64 if any(t is not None and t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
 def _base_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,7 @@ _LAZY = {
     "list_models": "stvsr.zoo._api",
     "model_card": "stvsr.zoo._api",
     "parse_name": "stvsr.zoo._names",
+    "split_options": "stvsr.zoo._names",
     "resolve_weights": "stvsr.zoo._weights",
     "install_weights": "stvsr.zoo._weights",
     "stvsr_home": "stvsr.zoo._weights",
@@ -51,13 +52,14 @@ __all__ = [
     "load_authors_checkpoint",
     "model_card",
     "parse_name",
+    "split_options",
     "resolve_weights",
     "stvsr_home",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from stvsr.zoo._api import list_models, load, model_card
-    from stvsr.zoo._names import parse_name
+    from stvsr.zoo._names import parse_name, split_options
     from stvsr.zoo._weights import (
         NoPretrainedWeightsError,
         WeightsChecksumError,

@@ -51,7 +51,14 @@ from stvsr.ops.resize import imresize  # noqa: E402
 from stvsr.train.data import ClipBank, DataConfig, make_batch  # noqa: E402
 from stvsr.train.loop import EMA  # noqa: E402
 from stvsr.train.losses import charbonnier  # noqa: E402
-from stvsr.train.warmstart import preserve_function_msmr, rules_for, warm_start  # noqa: E402
+from stvsr.train.warmstart import (  # noqa: E402
+    carry_image_msmr,
+    least_used_channels,
+    preserve_function_msmr,
+    rules_for,
+    upsampler_image_path,
+    warm_start,
+)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -145,58 +152,103 @@ def grid_report(model: nn.Module, path: Path, *, scales: tuple[float, ...] = (2.
 
 
 # ----------------------------------------------------------------------------- stage 0
-def fit_feature_extractor(model: MsMr, bank: ClipBank, steps: int, log: Any, *, crop: int = 48, seed: int = 0,
-                          device: torch.device | None = None) -> None:
-    """Fit ``lr_feat_extract`` so that each trunk's input conv sees BasicVSR's image term.
+def fit_image_path(model: MsMr, masks: dict[str, torch.Tensor], channels: list[int], bank: ClipBank,
+                   data: DataConfig, steps: int, log: Any, *, crop: int = 40, seed: int = 0,
+                   device: torch.device | None = None) -> None:
+    """Fit the upsampler's interpolation of the carried frame (:func:`upsampler_image_path`).
 
-    BasicVSR's trunk input conv is ``W_img * frame + W_feat * feature``; MsMr's trunks read
-    ``frame feature + aligned feature`` through ``W_feat`` alone, so the frame feature ``f``
-    should satisfy ``W_feat * f = W_img * frame`` for the backward and the forward trunk.
+    Only the masked weights move: the sub-pixel filters, branch mix and output taps that read the
+    frame. Input: features that are zero but for the LR frame in ``channels``; target: the HR crop.
     """
-    src = stvsr.load("basicvsr").state_dict()
-    pairs = [(src[f"{d}_trunk.main.0.weight"][:, 3:].to(device), src[f"{d}_trunk.main.0.weight"][:, :3].to(device))
-             for d in ("backward", "forward")]
-    params = list(model.lr_feat_extract.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3)
-    cfg = DataConfig(paths=(), lr_crop=crop, keys=1, scale=1.0, time="none")
-    arb = model.variant == "arb"
+    up = model.arb_upample
+    named = dict(model.named_parameters())
+    params = [named[n] for n in masks]
+    hooks = [named[n].register_hook(lambda g, mk=mk.to(device): g * mk) for n, mk in masks.items()]
+    opt = torch.optim.Adam(params, lr=2e-3, betas=(0.9, 0.99))
+    cfg = DataConfig(**{**data.__dict__, "lr_crop": crop, "keys": 1, "time": "none"})
+    c = model.config["mid_channels"]
+    k = torch.as_tensor(channels)
     for step in range(steps):
-        img = make_batch(bank, cfg, seed=seed + 1, step=step, batch_size=4).lr.flatten(0, 1).to(device)
-        sh = sw = float(1.0 + 3.0 * torch.rand(()).item())
-        f = model.lr_feat_extract(img, sh, sw) if arb else model.lr_feat_extract(img)
-        loss = sum(
-            (nn.functional.conv2d(f, wf, padding=1) - nn.functional.conv2d(img, wi, padding=1)).pow(2).mean()
-            for wf, wi in pairs
-        )
+        batch = to_device(make_batch(bank, cfg, seed=seed + 1, step=step, batch_size=4), device)
+        lr, gt = batch.lr.flatten(0, 1), batch.gt.flatten(0, 1)
+        sh, sw = batch.scale
+        feat = lr.new_zeros(lr.shape[0], c, *lr.shape[-2:])
+        feat[:, k] = lr
+        fh, fw = round(sh * lr.shape[-2]), round(sw * lr.shape[-1])
+        for g in opt.param_groups:
+            g["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
+        out = up(feat, sh, sw, (fh + fh % 2, fw + fw % 2))[..., : gt.shape[-2], : gt.shape[-1]]
+        loss = charbonnier(out, gt)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % 50 == 0 or step == steps - 1:
-            log(f"stage0 fit feature extractor step {step} loss {loss.item():.5f}")
+            log(f"stage0 fit image path step {step} loss {loss.item():.5f} scale {sh:.2f}")
+    for h in hooks:
+        h.remove()
 
 
 # ----------------------------------------------------------------------------- stage 1
-def upsampler_step(model: MsMr, batch: Any) -> torch.Tensor:
-    """Loss of the upsampler alone: the rest of the model runs under ``no_grad``."""
+def _trunk(model: MsMr, module: nn.Module, x: torch.Tensor, sh: float, sw: float) -> torch.Tensor:
+    return module(x, sh, sw) if model.variant == "arb" else module(x)
+
+
+@torch.no_grad()
+def head_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *, seed: int,
+               batch_size: int, device: torch.device | None) -> list[tuple[Any, ...]]:
+    """Inputs of the model's head for ``batches`` training batches, under bf16 autocast.
+
+    Per batch: the fusion inputs of every key frame ``(B, T, C, 3, h, w)``, the insert-trunk inputs
+    of every intermediate frame ``(B, M, C, h, w)`` (or None), their 8-bit targets and the scale.
+    The upsampler is skipped (most of a forward's time at these sizes).
+    """
+    model.eval()
     up = model.arb_upample
-    calls: list[tuple[Any, ...]] = []
+    out = []
 
-    def capture(feat: torch.Tensor, sh: float, sw: float, out_size: tuple[int, int], grids: Any = None) -> torch.Tensor:
-        calls.append((feat, sh, sw, out_size, grids))
-        return feat.new_zeros(feat.shape[0], 3, *out_size)
+    def skip(feat: torch.Tensor, sh: float, sw: float, size: tuple[int, int], grids: Any = None) -> torch.Tensor:
+        return feat.new_zeros(feat.shape[0], 3, *size)
 
-    up.forward = capture  # type: ignore[method-assign]
+    up.forward = skip  # type: ignore[method-assign]
     try:
-        with torch.no_grad():
-            model(batch.lr, scale=batch.scale, times=batch.times, clamp=False)
+        for i in range(batches):
+            batch = to_device(make_batch(bank, data, seed=seed, step=i, batch_size=batch_size), device)
+            fin: list[torch.Tensor] = []
+            yin: list[torch.Tensor] = []
+            h1 = model.atten_fuse.register_forward_hook(lambda m, a, o: fin.append(a[0].to(torch.bfloat16)))
+            h2 = model.forward_resblocks_insert.register_forward_hook(
+                lambda m, a, o: yin.append(a[0].to(torch.bfloat16)))
+            try:
+                with torch.autocast(batch.lr.device.type, dtype=torch.bfloat16):
+                    model(batch.lr, scale=batch.scale, times=batch.times, clamp=False)
+            finally:
+                h1.remove()
+                h2.remove()
+            k, n = len(batch.times), batch.lr.shape[1]
+            keys = [j * (k + 1) for j in range(n)]
+            mids = [j * (k + 1) + 1 + q for j in range(n - 1) for q in range(k)]
+            gt = (batch.gt * 255).round().to(torch.uint8)
+            out.append((torch.stack(fin, 1), torch.stack(yin, 1) if yin else None, gt[:, keys], gt[:, mids],
+                        batch.scale))
     finally:
         del up.forward
-    feat = torch.cat([c[0] for c in calls])
-    _, sh, sw, out_size, grids = calls[0]
-    out = type(up).forward(up, feat, sh, sw, out_size, grids)
-    b = batch.lr.shape[0]
-    out = out.unflatten(0, (len(calls), b)).transpose(0, 1)[..., : batch.gt.shape[-2], : batch.gt.shape[-1]]
-    return charbonnier(out, batch.gt)
+    return out
+
+
+def head_step(model: MsMr, item: tuple[Any, ...]) -> torch.Tensor:
+    """Loss of fusion + forward trunk + insert trunk + upsampler on one cached batch (:func:`head_cache`)."""
+    fin, yin, gk, gm, (sh, sw) = item
+    h, w = fin.shape[-2:]
+    fh, fw = round(sh * h), round(sw * w)
+    size = (fh + fh % 2, fw + fw % 2)
+    hh, ww = gk.shape[-2:]
+    feat = _trunk(model, model.forward_resblocks, model.atten_fuse(fin.flatten(0, 1).float()), sh, sw)
+    outs, gts = [feat], [gk.flatten(0, 1)]
+    if yin is not None:
+        outs.append(_trunk(model, model.forward_resblocks_insert, yin.flatten(0, 1).float(), sh, sw))
+        gts.append(gm.flatten(0, 1))
+    pred = model.arb_upample(torch.cat(outs), sh, sw, size)[..., :hh, :ww]
+    return charbonnier(pred.float(), torch.cat(gts).float() / 255)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -241,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=150.0, help="wall-clock budget of the whole run")
     ap.add_argument("--fit-steps", type=int, default=300)
     ap.add_argument("--s1-minutes", type=float, default=25.0)
-    ap.add_argument("--s1-crop", type=int, default=40)
+    ap.add_argument("--s1-crop", type=int, default=32)
+    ap.add_argument("--s1-lr", type=float, default=2e-4)
+    ap.add_argument("--cache-batches", type=int, default=60, help="stage 1: cached batches of 4 clips")
+    ap.add_argument("--cache-minutes", type=float, default=8.0, help="stage 1: refresh the cache this often")
     ap.add_argument("--s2-crop", type=int, default=32)
     ap.add_argument("--s2-steps", type=int, default=3000, help="schedule length of stage 2 (cut by --minutes)")
     ap.add_argument("--lr", type=float, default=2e-4)
@@ -266,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.dry_run:  # every stage, a step or two, tiny crops: checks the recipe end to end
         args.fit_steps, args.s1_crop, args.s2_crop, args.s2_steps, args.val_every = 2, 16, 16, 2, 1
+        args.cache_batches = 2
         args.val_starts, args.val_size = [0], [32, 48]
     dev = torch.device(args.device)
     if args.report is not None:
@@ -333,11 +389,18 @@ def main(argv: list[str] | None = None) -> int:
         log(f"warm restart from {args.init_from}")
         record("init", 0, evaluate(model, val))
     else:
-        rep = warm_start(model, stvsr.load("basicvsr"), rules_for(f"msmr_{args.variant}", "basicvsr"))
+        basicvsr = stvsr.load("basicvsr")
+        rep = warm_start(model, basicvsr, rules_for(f"msmr_{args.variant}", "basicvsr"))
         log(rep.summary())
         log(f"function-preserving init: {preserve_function_msmr(model)}")
+        carried = least_used_channels(basicvsr)
+        log(f"frame carried in feature channels {carried}: {carry_image_msmr(model, basicvsr, carried)}")
+        masks = upsampler_image_path(model, carried)
         model.to(dev)
-        fit_feature_extractor(model, bank, args.fit_steps, log, seed=args.seed, device=dev)
+        record("s0-start", 0, evaluate(model, val))
+        model.train()
+        freeze_bn(model)
+        fit_image_path(model, masks, carried, bank, data, args.fit_steps, log, seed=args.seed, device=dev)
         record("s0", 0, evaluate(model, val))
         state = {"stage": "s1", "step": 0}
 
@@ -355,41 +418,71 @@ def main(argv: list[str] | None = None) -> int:
         torch.save(payload, tmp)
         os.replace(tmp, last)
 
-    # ---- stage 1: upsampler only
+    # ---- stage 1: the head (fusion, forward trunk, insert trunk, upsampler) on cached inputs
     if state["stage"] == "s1":
         for p in model.parameters():
             p.requires_grad_(False)
-        ups = list(model.arb_upample.parameters())
-        for p in ups:
-            p.requires_grad_(True)
-        opt = torch.optim.AdamW(ups, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
+        head = [model.atten_fuse, model.forward_resblocks, model.forward_resblocks_insert, model.arb_upample]
+        for mod in head:
+            for p in mod.parameters():
+                p.requires_grad_(True)
+        trunk_ps = list(model.forward_resblocks.parameters())
+        other = [p for mod in (model.atten_fuse, model.forward_resblocks_insert, model.arb_upample)
+                 for p in mod.parameters()]
+        base_lr = args.s1_lr
+        opt = torch.optim.AdamW([{"params": other, "base": base_lr},
+                                 {"params": trunk_ps, "base": base_lr * args.trunk_lr_mult}],
+                                lr=base_lr, betas=(0.9, 0.99), weight_decay=0.0)
         s1 = DataConfig(**{**data.__dict__, "lr_crop": args.s1_crop})
-        model.train()
-        freeze_bn(model)
         t1 = time.time()
         step = state["step"]
+        best1 = -1.0
+        cache: list[tuple[Any, ...]] = []
+        t_cache = 0.0
+        generation = 0
         while (time.time() - t1) / 60 < args.s1_minutes and not (args.dry_run and step >= 2):
-            batch = to_device(make_batch(bank, s1, seed=args.seed + 100, step=step, batch_size=2), dev)
+            if not cache or (time.time() - t_cache) / 60 > args.cache_minutes:
+                # refreshed with the current weights: the recurrent inputs drift as the head trains
+                tc = time.time()
+                cache = head_cache(model, bank, s1, args.cache_batches, seed=args.seed + 100 + 1000 * generation,
+                                   batch_size=4, device=dev)
+                generation += 1
+                t_cache = time.time()
+                log(f"stage1 cache {generation}: {len(cache)} batches in {t_cache - tc:.0f} s")
+            model.train()
+            freeze_bn(model)
             frac = min(1.0, (time.time() - t1) / 60 / args.s1_minutes)
             for g in opt.param_groups:
-                g["lr"] = 1e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+                g["lr"] = g["base"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             with amp:
-                loss = upsampler_step(model, batch)
+                loss = head_step(model, cache[step % len(cache)])
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(ups, 1.0)
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
             opt.step()
             step += 1
             state["step"] = step
             if step % 20 == 0:
-                log(f"stage1 step {step} loss {loss.item():.4f} scale {batch.scale[0]:.2f}")
+                log(f"stage1 step {step} loss {loss.item():.4f}")
             if step % args.val_every == 0:
-                record("s1", step, evaluate(model, val))
-                model.train()
-                freeze_bn(model)
-        record("s1", step, evaluate(model, val))
+                scores = evaluate(model, val)
+                record("s1", step, scores)
+                if scores["all"] > best1:
+                    best1 = scores["all"]
+                    torch.save(model.state_dict(), args.out / "best_s1.pt")
+        scores = evaluate(model, val)
+        record("s1", step, scores)
+        if scores["all"] < best1:
+            model.load_state_dict(torch.load(args.out / "best_s1.pt", weights_only=True))
+            log(f"stage 1 ends with its best validation ({best1:.3f})")
+        elif not args.dry_run:
+            torch.save(model.state_dict(), args.out / "best_s1.pt")
         state = {"stage": "s2", "step": 0}
         save()
+        if args.s2_steps <= 0:
+            export_fp16(model.state_dict(), args.out / "final.safetensors")
+            log(f"wrote {args.out / 'final.safetensors'} (stage 1 only)")
+            return 0
 
     # ---- stage 2: everything but SpyNet
     for p in model.parameters():

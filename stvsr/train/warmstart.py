@@ -46,7 +46,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["RULES", "WarmStartReport", "rules_for", "warm_start"]
+__all__ = ["RULES", "WarmStartReport", "carry_image_msmr", "least_used_channels", "preserve_function_msmr", "rules_for",
+           "upsampler_image_path", "warm_start"]
 
 Rule = tuple[str, str, "str | None"]
 
@@ -269,3 +270,150 @@ def preserve_function_msmr(model: nn.Module) -> list[str]:
     for name in ("lr_feat_extract", "backward_resblocks", "forward_resblocks", "arb_upample"):
         _zero_adapters(getattr(model_, name))
     return touched
+
+
+def _first_conv(trunk: Any) -> nn.Conv2d:
+    return trunk.conv1 if hasattr(trunk, "conv1") else trunk.main[0]
+
+
+def _blocks(trunk: Any) -> list[Any]:
+    return [m for m in trunk.modules() if hasattr(m, "conv2") and hasattr(m, "res_scale")]
+
+
+@torch.no_grad()
+def carry_image_msmr(model: nn.Module, basicvsr: nn.Module | Mapping[str, torch.Tensor],
+                     channels: Sequence[int]) -> list[str]:
+    """Give MsMr a bicubic-like floor: three feature channels carry the LR frame from input to upsampler.
+
+    Call after :func:`preserve_function_msmr`. MsMr has no global residual, so a model warm-started
+    from BasicVSR (whose trunks learned the *detail* above an upsampled base image) has to relearn
+    the image itself in its upsampler, which takes far longer than two CPU cores give it. Here the
+    feature channels ``channels`` (``K``, three of them) hold the RGB LR frame everywhere:
+
+    - ``lr_feat_extract`` outputs the frame in ``K`` and zeros elsewhere;
+    - ``deform_align`` writes zeros to ``K`` (aligned ``K`` = 0, so trunk inputs hold one frame);
+    - the backward and forward trunks copy ``K`` through (identity rows in the input conv, no block
+      reads or writes ``K``), and their input convs read the frame from ``K`` with BasicVSR's own
+      image weights: ``W_feat * aligned + W_img * frame`` is BasicVSR's trunk input conv exactly,
+      except for BasicVSR's feature channels ``K``, which are dropped;
+    - fusion (``feature + aligned``), ``insert`` (mean of the splatted key features) and the insert
+      trunk (identity) then carry the frame, or the mean of the two splatted key frames, to the upsampler.
+
+    :func:`upsampler_image_path` then makes the upsampler interpolate ``K``. Returns the touched modules.
+    """
+    src = basicvsr.state_dict() if isinstance(basicvsr, nn.Module) else basicvsr
+    m: Any = model
+    k = torch.as_tensor(list(channels))
+    if len(k) != 3 or len(set(k.tolist())) != 3:
+        raise ValueError(f"channels must be 3 distinct feature channels, got {list(channels)}")
+    c = _first_conv(m.backward_resblocks).out_channels
+    rest = torch.tensor([i for i in range(c) if i not in set(k.tolist())])
+    # the frame extractor: RGB into K, nothing else
+    first = _first_conv(m.lr_feat_extract)
+    first.weight.zero_()
+    first.bias.zero_()
+    first.weight[k, torch.arange(3), 1, 1] = 1.0
+    for blk in _blocks(m.lr_feat_extract):
+        blk.conv2.weight.zero_()
+        blk.conv2.bias.zero_()
+    _zero_adapters(m.lr_feat_extract)
+    # aligned features are zero in K
+    m.deform_align.weight[k] = 0.0
+    if m.deform_align.bias is not None:
+        m.deform_align.bias[k] = 0.0
+    for name, src_name in (("backward_resblocks", "backward_trunk"), ("forward_resblocks", "forward_trunk")):
+        trunk = getattr(m, name)
+        w, b = _first_conv(trunk).weight, _first_conv(trunk).bias
+        sw, sb = src[f"{src_name}.main.0.weight"], src[f"{src_name}.main.0.bias"]  # cat[frame (3), feature]
+        w.zero_()
+        w[rest[:, None], rest[None, :]] = sw[rest][:, 3 + rest].to(w)
+        w[rest[:, None], k[None, :]] = sw[rest][:, :3].to(w)
+        b.copy_(sb.to(b))
+        b[k] = 0.0
+        w[k, k, 1, 1] = 1.0
+        for blk in _blocks(trunk):
+            blk.conv1.weight[:, k] = 0.0
+            blk.conv2.weight[k] = 0.0
+            blk.conv2.bias[k] = 0.0
+    return ["lr_feat_extract", "deform_align", "backward_resblocks", "forward_resblocks"]
+
+
+def upsampler_image_path(model: nn.Module, channels: Sequence[int], mids: Sequence[int] = (0, 1, 2),
+                         noise: float = 0.02) -> dict[str, torch.Tensor]:
+    """Route feature channels ``channels`` (the frame, :func:`carry_image_msmr`) through upsampler maps ``mids``.
+
+    Every other input of the output conv starts at zero, so the model's output is exactly the
+    upsampler's interpolation of the carried frame; the offsets of the arbitrary upsampler start at
+    zero (plain resampling). Returns ``{parameter name: 0/1 mask}`` of the weights that form the
+    interpolation filters (the sub-pixel convs' rows of ``mids`` reading the frame, the branch mix of
+    ``mids``, the output conv's columns ``mids``): fit them alone, with these masks on the gradients,
+    to turn the path into a good interpolator (the masks keep the path separate from the rest).
+    ``noise``: standard deviation of a perturbation of the masked sub-pixel taps (0: exact copies).
+    """
+    m: Any = model
+    up = m.arb_upample
+    k = torch.as_tensor(list(channels))
+    mm = torch.as_tensor(list(mids))
+    masks: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        sac = up.spacial_adaptive_conv
+        if hasattr(sac, "weight_pool"):  # SAConv (fixed model): identity on K for every expert
+            sac.weight_pool[:, k] = 0.0
+            sac.weight_pool[:, k, k, 1, 1] = 1.0
+        else:  # SAAdapt: identity already (zero experts)
+            sac.adapt.weight_pool.zero_()
+        branches = up.cascade_ps_result
+        for name in ("ps_x2", "ps_x4", "ps_x8"):
+            conv, r = getattr(branches, name).upsample_conv, getattr(branches, name).scale_factor
+            rows = (mm[:, None] * r * r + torch.arange(r * r)[None, :]).flatten()
+            reads = k if (not branches.cascade or name == "ps_x2") else mm
+            w = conv.weight
+            w[rows] = 0.0
+            conv.bias[rows] = 0.0
+            mask = torch.zeros_like(w)
+            mask[rows[:, None], reads[None, :]] = 1.0
+            w.add_(mask * noise * torch.randn_like(w))
+            # start from nearest-neighbour copies: sub-pixel rows of map j read channel j's centre
+            for j in range(len(mm)):
+                w[rows.view(len(mm), -1)[j], reads[j], 1, 1] += 1.0
+            masks[f"arb_upample.cascade_ps_result.{name}.upsample_conv.weight"] = mask
+        avg0, avg2 = up.soft_average[0], up.soft_average[2]
+        avg0.weight[mm] = 1.0 / 3.0
+        avg0.bias[mm] = 0.0
+        mask0 = torch.zeros_like(avg0.weight)
+        mask0[mm] = 1.0
+        masks["arb_upample.soft_average.0.weight"] = mask0
+        avg2.weight[mm] = 0.0
+        avg2.weight[mm, mm] = 1.0
+        avg2.bias[mm] = 0.0
+        up.sa_adapt.adapt.weight_pool.zero_()
+        red = up.reduce
+        red.weight.zero_()
+        red.bias.zero_()
+        red.weight[torch.arange(3), mm, 1, 1] = 1.0
+        mask_r = torch.zeros_like(red.weight)
+        mask_r[:, mm] = 1.0
+        masks["arb_upample.reduce.weight"] = mask_r
+        if hasattr(up, "sa_up"):
+            up.sa_up.offset.weight.zero_()
+            up.sa_up.offset.bias.zero_()
+    return masks
+
+
+def least_used_channels(basicvsr: nn.Module | Mapping[str, torch.Tensor], n: int = 3) -> list[int]:
+    """The ``n`` feature channels BasicVSR's trunks read and write least (summed weight norms).
+
+    Where :func:`carry_image_msmr` puts the frame: the BasicVSR function loses the least there.
+    """
+    src = basicvsr.state_dict() if isinstance(basicvsr, nn.Module) else basicvsr
+    score = torch.zeros(src["backward_trunk.main.0.weight"].shape[0])
+    for key, w in src.items():
+        if not key.endswith("weight") or "_trunk." not in key or w.dim() != 4:
+            continue
+        if key.endswith("main.0.weight"):
+            score += w[:, 3:].float().flatten(2).norm(dim=(0, 2))
+        elif key.endswith("conv1.weight"):
+            score += w.float().flatten(2).norm(dim=(0, 2))
+        elif key.endswith("conv2.weight"):
+            score += w.float().flatten(1).norm(dim=1)
+    return sorted(torch.argsort(score)[:n].tolist())

@@ -26,9 +26,20 @@ def cases(quick: bool) -> list[dict]:
         return torch.rand(1, 4, 3, h, w, generator=torch.Generator().manual_seed(0))
 
     return [
-        {"name": f"fmu_window_{tag}_t0.5", "build": lambda: fmu(**small_fmu).eval(),
-         "inputs": lambda: ((clip(),), {"times": 0.5}), "method": "forward_window", "out_frames": 5,
-         "dtypes": ["float32", "bfloat16"]},
-        {"name": f"rsdn_{tag}_T4", "build": lambda: rsdn(**small_rsdn).eval(), "inputs": lambda: ((clip(),), {}),
-         "out_frames": 4, "dtypes": ["float32", "bfloat16"]},
+        {
+            "name": f"fmu_window_{tag}_t0.5",
+            "build": lambda: fmu(**small_fmu).eval(),
+            "inputs": lambda: ((clip(),), {"times": 0.5}),
+            "method": "forward_window",
+            "out_frames": 5,
+            "dtypes": ["float32", "bfloat16"],
+            "anchors": ("fmu",),
+        },
+        {
+            "name": f"rsdn_{tag}_T4",
+            "build": lambda: rsdn(**small_rsdn).eval(),
+            "inputs": lambda: ((clip(),), {}),
+            "out_frames": 4,
+            "dtypes": ["float32", "bfloat16"],
+        },
     ]

@@ -26,5 +26,6 @@ def cases(quick: bool) -> list[dict]:
             "inputs": lambda: ((clip(),), {"scale": 4.0, "times": (0.5,)}),
             "out_frames": 7,
             "dtypes": ["float32", "bfloat16"],
+            "anchors": ("msitf",),
         },
     ]

@@ -49,9 +49,10 @@ def test_staged_training_dry_run_runs_every_stage(clips: tuple[Path, Path], tmp_
     out = tmp_path / "run"
     _run([sys.executable, "tools/train_msmr_staged.py", "--variant", "arb", "--data", str(train), "--val", str(val),
           "--out", str(out), "--dry-run"])
-    _check_outputs(out, "arb", {"s0", "s1", "s2-ema-final"})
+    _check_outputs(out, "arb", {"s0-start", "s0", "s1", "s2-ema-final"})
     log = (out / "log.txt").read_text()
-    assert "function-preserving init" in log and "stage0 fit feature extractor" in log
+    assert "function-preserving init" in log and "frame carried in feature channels" in log
+    assert "stage0 fit image path" in log and "stage1 cache 1" in log
 
 
 def test_gpu_recipe_dry_run_on_cpu(clips: tuple[Path, Path], tmp_path: Path) -> None:

@@ -163,7 +163,10 @@ def fit_image_path(model: MsMr, masks: dict[str, torch.Tensor], channels: list[i
     up = model.arb_upample
     named = dict(model.named_parameters())
     params = [named[n] for n in masks]
-    hooks = [named[n].register_hook(lambda g, mk=mk.to(device): g * mk) for n, mk in masks.items()]
+    def masked(mask: torch.Tensor) -> Any:
+        return lambda grad: grad * mask
+
+    hooks = [named[n].register_hook(masked(mk.to(device))) for n, mk in masks.items()]
     opt = torch.optim.Adam(params, lr=2e-3, betas=(0.9, 0.99))
     cfg = DataConfig(**{**data.__dict__, "lr_crop": crop, "keys": 1, "time": "none"})
     c = model.config["mid_channels"]
@@ -215,9 +218,10 @@ def head_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *, s
             batch = to_device(make_batch(bank, data, seed=seed, step=i, batch_size=batch_size), device)
             fin: list[torch.Tensor] = []
             yin: list[torch.Tensor] = []
-            h1 = model.atten_fuse.register_forward_hook(lambda m, a, o: fin.append(a[0].to(torch.bfloat16)))
+            h1 = model.atten_fuse.register_forward_hook(
+                lambda m, a, o, got=fin: got.append(a[0].to(torch.bfloat16)))
             h2 = model.forward_resblocks_insert.register_forward_hook(
-                lambda m, a, o: yin.append(a[0].to(torch.bfloat16)))
+                lambda m, a, o, got=yin: got.append(a[0].to(torch.bfloat16)))
             try:
                 with torch.autocast(batch.lr.device.type, dtype=torch.bfloat16):
                     model(batch.lr, scale=batch.scale, times=batch.times, clamp=False)

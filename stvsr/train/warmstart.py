@@ -272,7 +272,7 @@ def preserve_function_msmr(model: nn.Module) -> list[str]:
     return touched
 
 
-def _first_conv(trunk: Any) -> nn.Conv2d:
+def _first_conv(trunk: Any) -> Any:
     return trunk.conv1 if hasattr(trunk, "conv1") else trunk.main[0]
 
 

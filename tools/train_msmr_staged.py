@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=150.0, help="wall-clock budget of the whole run")
     ap.add_argument("--fit-steps", type=int, default=300)
     ap.add_argument("--s1-minutes", type=float, default=25.0)
+    ap.add_argument("--fit-crop", type=int, default=40, help="stage 0: LR crop of the interpolation fit")
     ap.add_argument("--s1-crop", type=int, default=32)
     ap.add_argument("--s1-lr", type=float, default=2e-4)
     ap.add_argument("--cache-batches", type=int, default=60, help="stage 1: cached batches of 4 clips")
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.dry_run:  # every stage, a step or two, tiny crops: checks the recipe end to end
         args.fit_steps, args.s1_crop, args.s2_crop, args.s2_steps, args.val_every = 2, 16, 16, 2, 1
-        args.cache_batches = 2
+        args.cache_batches, args.fit_crop = 2, 16
         args.val_starts, args.val_size = [0], [32, 48]
     dev = torch.device(args.device)
     if args.report is not None:
@@ -404,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         record("s0-start", 0, evaluate(model, val))
         model.train()
         freeze_bn(model)
-        fit_image_path(model, masks, carried, bank, data, args.fit_steps, log, seed=args.seed, device=dev)
+        fit_image_path(model, masks, carried, bank, data, args.fit_steps, log, crop=args.fit_crop, seed=args.seed,
+                       device=dev)
         record("s0", 0, evaluate(model, val))
         state = {"stage": "s1", "step": 0}
 

@@ -188,7 +188,7 @@ import sys, time
 from stvsr.video.io import VideoWriter
 original = VideoWriter.write
 def slow_write(self, image):
-    time.sleep(0.05)
+    time.sleep(0.4)  # the signal must land mid-run even on a loaded machine (0.05 s raced under -n auto)
     original(self, image)
 VideoWriter.write = slow_write
 from stvsr.cli import main

@@ -109,22 +109,28 @@ def baseline_scores(val: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def grid_report(model: nn.Module, path: Path, *, scales: tuple[float, ...] = (2.0, 2.5, 3.0, 4.0),
+def read_clip(path: Path, frames: int) -> torch.Tensor:
+    """The first ``frames`` frames of ``path`` as ``(T, 3, H, W)`` in [0, 1]."""
+    from stvsr.video.io import read_frames
+
+    out = []
+    for k, fr in enumerate(read_frames(path)):
+        if k >= frames:
+            break
+        out.append(fr.image)
+    return torch.stack(out)
+
+
+def grid_report(model: nn.Module, path: Path | torch.Tensor, *, scales: tuple[float, ...] = (2.0, 2.5, 3.0, 4.0),
                 starts: tuple[int, ...] = (10, 60, 110, 160), size: tuple[int, int] = (256, 448)) -> list[dict[str, Any]]:
     """Y-PSNR of ``model`` and of bicubic + linear blend per (space scale, time stamp).
 
-    Nonuplets of ``path``: LR keys are frames 0, 4, 8 (MATLAB bicubic at ``1/scale``, 8-bit), the
-    model is asked for ``t = 0.25, 0.5, 0.75`` and scored on frames 1-3 and 5-7 against the HR crop
-    of ``size`` (H, W) cropped to ``round(scale * lr)``; keys are scored too (``t = 0``).
+    Nonuplets of ``path`` (or of its frames already read, :func:`read_clip`): LR keys are frames
+    0, 4, 8 (MATLAB bicubic at ``1/scale``, 8-bit), the model is asked for ``t = 0.25, 0.5, 0.75``
+    and scored on frames 1-3 and 5-7 against the HR crop of ``size`` (H, W) cropped to
+    ``round(scale * lr)``; keys are scored too (``t = 0``).
     """
-    from stvsr.video.io import read_frames
-
-    frames = []
-    for k, fr in enumerate(read_frames(path)):
-        if k >= max(starts) + 9:
-            break
-        frames.append(fr.image)
-    clip = torch.stack(frames)
+    clip = path if isinstance(path, torch.Tensor) else read_clip(path, max(starts) + 9)
     h, w = size
     y0, x0 = (clip.shape[-2] - h) // 2, (clip.shape[-1] - w) // 2
     times = (0.25, 0.5, 0.75)
@@ -255,6 +261,152 @@ def head_step(model: MsMr, item: tuple[Any, ...]) -> torch.Tensor:
     return charbonnier(pred.float(), torch.cat(gts).float() / 255)
 
 
+# ----------------------------------------------------------------------------- stage 3 (insert)
+@torch.no_grad()
+def insert_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *, seed: int,
+                 batch_size: int, device: torch.device | None) -> list[tuple[Any, ...]]:
+    """Inputs of ``insert`` for every intermediate frame of ``batches`` training batches (bf16 autocast).
+
+    Per batch: one group per stamp ``t`` with the pairs of every clip stacked on the batch dim,
+    ``(img_a, img_b, feat_a, feat_b, flows_ab, flows_ba, t, target)``: LR images ``(P, 3, h, w)``,
+    key features ``(P, C, h, w)`` in bf16, flow pyramids in float32, 8-bit targets ``(P, 3, H, W)``;
+    then the scale. ``insert``'s output feeds nothing recurrent, so these stay valid while it trains.
+    """
+    model.eval()
+    up, trunk, ins = model.arb_upample, model.forward_resblocks_insert, model.insert
+    out = []
+    calls: list[tuple[Any, ...]] = []
+
+    def record(img_a: torch.Tensor, img_b: torch.Tensor, feat_a: torch.Tensor, feat_b: torch.Tensor,
+               flows_ab: list[torch.Tensor], flows_ba: list[torch.Tensor], t: float) -> torch.Tensor:
+        calls.append((img_a.float(), img_b.float(), feat_a.to(torch.bfloat16), feat_b.to(torch.bfloat16),
+                      [f.float() for f in flows_ab], [f.float() for f in flows_ba], t))
+        return feat_a.new_zeros(feat_a.shape)
+
+    def skip_up(feat: torch.Tensor, sh: float, sw: float, size: tuple[int, int], grids: Any = None) -> torch.Tensor:
+        return feat.new_zeros(feat.shape[0], 3, *size)
+
+    ins.forward = record  # type: ignore[method-assign]
+    trunk.forward = lambda x, *a: x  # type: ignore[method-assign]
+    up.forward = skip_up  # type: ignore[method-assign]
+    try:
+        for i in range(batches):
+            batch = to_device(make_batch(bank, data, seed=seed, step=i, batch_size=batch_size), device)
+            if not batch.times:
+                continue
+            calls.clear()
+            with torch.autocast(batch.lr.device.type, dtype=torch.bfloat16):
+                model(batch.lr, scale=batch.scale, times=batch.times, clamp=False)
+            k, n = len(batch.times), batch.lr.shape[1]
+            gt = (batch.gt * 255).round().to(torch.uint8)
+            groups = []
+            for q, t in enumerate(batch.times):
+                mine = [calls[p * k + q] for p in range(n - 1)]
+                target = torch.cat([gt[:, p * (k + 1) + 1 + q] for p in range(n - 1)])
+                cat = [torch.cat([c[j] for c in mine]) for j in range(4)]
+                flows = [[torch.cat([c[j][lv] for c in mine]) for lv in range(3)] for j in (4, 5)]
+                groups.append((*cat, *flows, t, target))
+            out.append((groups, batch.scale))
+    finally:
+        del ins.forward, trunk.forward, up.forward
+    return out
+
+
+def insert_step(model: MsMr, item: tuple[Any, ...]) -> torch.Tensor:
+    """Loss of ``insert`` + insert trunk + upsampler on the intermediate frames of one cached batch."""
+    pred, target = insert_predict(model, item)
+    return charbonnier(pred.float(), target.float() / 255)
+
+
+def insert_predict(model: MsMr, item: tuple[Any, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Intermediate frames of one :func:`insert_cache` batch, ``(N, 3, H, W)`` unclamped, and their 8-bit targets.
+
+    Ordered by stamp, then pair, then clip: ``[t0: (pair 0: clips), (pair 1: clips) ..., t1: ...]``.
+    """
+    groups, (sh, sw) = item
+    feats, gts = [], []
+    for ia, ib, fa, fb, fab, fba, t, target in groups:
+        y = model.insert(ia, ib, fa.float(), fb.float(), fab, fba, t)
+        feats.append(_trunk(model, model.forward_resblocks_insert, y, sh, sw))
+        gts.append(target)
+    h, w = feats[0].shape[-2:]
+    fh, fw = round(sh * h), round(sw * w)
+    hh, ww = gts[0].shape[-2:]
+    pred = model.arb_upample(torch.cat(feats), sh, sw, (fh + fh % 2, fw + fw % 2))[..., :hh, :ww]
+    return pred, torch.cat(gts)
+
+
+def grid_gain(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean and worst gain over the intermediate cells of :func:`grid_report` rows (what stage 3 selects by)."""
+    mids = [r["gain"] for r in rows if r["t"] > 0]
+    return {"grid_mean": sum(mids) / len(mids), "grid_min": min(mids)}
+
+
+def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, torch.Tensor], grid_clip: torch.Tensor,
+                 args: argparse.Namespace, log: Any, record: Any, dev: torch.device) -> None:
+    """Stage 3: ``insert`` (splatting, PCD, blend, mask) and the insert trunk on cached inputs at mixed ``t``.
+
+    Stage 1 leaves ``insert`` at its function-preserving start, an even mix of the two splatted key
+    frames for every ``t``; where flows miss large motions that trails a blend that weighs the nearer
+    frame by ``1 - t``. Everything else stays frozen (keys are unchanged); the kept weights are those
+    with the best mean gain over the t > 0 cells of a validation grid (x2 and x4 space).
+    """
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = [p for mod in (model.insert, model.forward_resblocks_insert) for p in mod.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=args.s3_lr, betas=(0.9, 0.99), weight_decay=0.0)
+    cfg = DataConfig(**{**data.__dict__, "lr_crop": args.s3_crop, "max_interval": 4, "max_times": 3})
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.bf16)
+    grid_scales = (2.0, 4.0) if model.variant == "arb" else (4.0,)
+
+    def validate(step: int) -> float:
+        rows = grid_report(model, grid_clip, scales=grid_scales, starts=tuple(args.val_starts), size=tuple(args.val_size))
+        scores = {**evaluate(model, val), **grid_gain(rows)}
+        record("s3", step, scores)
+        log("grid " + " ".join(f"x{r['scale']:g}/t{r['t']:g} {r['gain']:+.2f}" for r in rows))
+        return scores["grid_mean"]
+
+    best = validate(0)
+    torch.save(model.state_dict(), args.out / "best_s3.pt")
+    t3, step, generation = time.time(), 0, 0
+    cache: list[tuple[Any, ...]] = []
+    while (time.time() - t3) / 60 < args.s3_minutes and not (args.dry_run and step >= 2):
+        if not cache:  # insert's inputs do not depend on what this stage trains: one cache per generation
+            tc = time.time()
+            cache = insert_cache(model, bank, cfg, args.cache_batches, seed=args.seed + 300 + 1000 * generation,
+                                 batch_size=4, device=dev)
+            generation += 1
+            log(f"stage3 cache {generation}: {len(cache)} batches in {time.time() - tc:.0f} s")
+        model.train()
+        freeze_bn(model)
+        frac = min(1.0, (time.time() - t3) / 60 / args.s3_minutes)
+        for g in opt.param_groups:
+            g["lr"] = args.s3_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        with amp:
+            loss = insert_step(model, cache[step % len(cache)])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % len(cache) == 0 and (time.time() - t3) / 60 > args.cache_minutes * generation:
+            cache = []
+        if step % 20 == 0:
+            log(f"stage3 step {step} loss {loss.item():.4f}")
+        if step % args.val_every == 0:
+            score = validate(step)
+            if score > best:
+                best = score
+                torch.save(model.state_dict(), args.out / "best_s3.pt")
+    if validate(step) < best:
+        model.load_state_dict(torch.load(args.out / "best_s3.pt", weights_only=True))
+        log(f"stage 3 ends with its best grid gain ({best:.3f})")
+    else:
+        torch.save(model.state_dict(), args.out / "best_s3.pt")
+
+
 # ----------------------------------------------------------------------------- driver
 def export_fp16(state: dict[str, torch.Tensor], path: Path) -> str:
     """Float16 safetensors of a state dict (the zoo's storage format); returns its sha256."""
@@ -302,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--s1-lr", type=float, default=2e-4)
     ap.add_argument("--cache-batches", type=int, default=60, help="stage 1: cached batches of 4 clips")
     ap.add_argument("--cache-minutes", type=float, default=8.0, help="stage 1: refresh the cache this often")
+    ap.add_argument("--s3-minutes", type=float, default=0.0, help="stage 3 (insert at mixed t); 0: skipped")
+    ap.add_argument("--s3-crop", type=int, default=40)
+    ap.add_argument("--s3-lr", type=float, default=1e-4)
     ap.add_argument("--s2-crop", type=int, default=32)
     ap.add_argument("--s2-steps", type=int, default=3000, help="schedule length of stage 2 (cut by --minutes)")
     ap.add_argument("--lr", type=float, default=2e-4)
@@ -326,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.dry_run:  # every stage, a step or two, tiny crops: checks the recipe end to end
         args.fit_steps, args.s1_crop, args.s2_crop, args.s2_steps, args.val_every = 2, 16, 16, 2, 1
-        args.cache_batches, args.fit_crop = 2, 16
+        args.cache_batches, args.fit_crop, args.s3_crop = 2, 16, 16
+        args.s3_minutes = args.s3_minutes and 1.0
         args.val_starts, args.val_size = [0], [32, 48]
     dev = torch.device(args.device)
     if args.report is not None:
@@ -485,10 +641,16 @@ def main(argv: list[str] | None = None) -> int:
             torch.save(model.state_dict(), args.out / "best_s1.pt")
         state = {"stage": "s2", "step": 0}
         save()
-        if args.s2_steps <= 0:
-            export_fp16(model.state_dict(), args.out / "final.safetensors")
-            log(f"wrote {args.out / 'final.safetensors'} (stage 1 only)")
-            return 0
+
+    # ---- stage 3: insert at mixed t on cached inputs (after stage 1, or from --init-from weights)
+    if args.s3_minutes > 0 and state == {"stage": "s2", "step": 0}:
+        grid_clip = read_clip(args.val, max(args.val_starts) + 9)
+        train_insert(model, bank, data, val, grid_clip, args, log, record, dev)
+        save()
+    if args.s2_steps <= 0:
+        export_fp16(model.state_dict(), args.out / "final.safetensors")
+        log(f"wrote {args.out / 'final.safetensors'} (no stage 2)")
+        return 0
 
     # ---- stage 2: everything but SpyNet
     for p in model.parameters():

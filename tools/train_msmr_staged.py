@@ -45,12 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import stvsr  # noqa: E402
-from stvsr.metrics import psnr  # noqa: E402
 from stvsr.models.msmr import MsMr  # noqa: E402
-from stvsr.ops.resize import imresize  # noqa: E402
 from stvsr.train.data import ClipBank, DataConfig, make_batch  # noqa: E402
-from stvsr.train.loop import EMA  # noqa: E402
+from stvsr.train.loop import EMA, export_fp16  # noqa: E402
 from stvsr.train.losses import charbonnier  # noqa: E402
+from stvsr.train.validation import baseline_scores, build_val, evaluate, grid_gain, grid_report, read_clip  # noqa: E402
 from stvsr.train.warmstart import (  # noqa: E402
     carry_image_msmr,
     least_used_channels,
@@ -59,102 +58,6 @@ from stvsr.train.warmstart import (  # noqa: E402
     upsampler_image_path,
     warm_start,
 )
-
-
-# ----------------------------------------------------------------------------- validation
-def build_val(path: Path, *, starts: tuple[int, ...] = (10, 60, 110, 160), size: tuple[int, int] = (256, 448),
-              scale: int = 4) -> dict[str, torch.Tensor]:
-    """Septuplets of ``path``: centre crops ``size`` (H, W) of 7 consecutive frames; LR = frames 0,2,4,6."""
-    from stvsr.video.io import read_frames
-
-    need = max(starts) + 7
-    frames = []
-    for k, fr in enumerate(read_frames(path)):
-        if k >= need:
-            break
-        frames.append(fr.image)
-    clip = torch.stack(frames)
-    h, w = size
-    y0, x0 = (clip.shape[-2] - h) // 2, (clip.shape[-1] - w) // 2
-    gts = torch.stack([clip[s : s + 7, :, y0 : y0 + h, x0 : x0 + w] for s in starts])
-    lr = imresize(gts[:, ::2], scale=1.0 / scale).clamp(0, 1)
-    lr = (lr * 255).round() / 255
-    return {"gt": gts, "lr": lr}
-
-
-def baseline_stvsr(lr: torch.Tensor, scale: float, out_size: tuple[int, int], times: tuple[float, ...]) -> torch.Tensor:
-    """Bicubic (MATLAB) keys + linear blends: ``(B, T, 3, h, w) -> (B, T + (T-1)K, 3, H, W)``."""
-    up = imresize(lr, size=out_size).clamp(0, 1)
-    out = []
-    for i in range(up.shape[1]):
-        if i:
-            out += [(1 - t) * up[:, i - 1] + t * up[:, i] for t in times]
-        out.append(up[:, i])
-    return torch.stack(out, 1)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, val: dict[str, torch.Tensor]) -> dict[str, float]:
-    model.eval()
-    preds = torch.cat([model(val["lr"][i : i + 1], scale=4.0, times=(0.5,)) for i in range(len(val["lr"]))])
-    p = psnr(preds, val["gt"], y_channel=True)  # (N, 7)
-    return {"all": p.mean().item(), "key": p[:, ::2].mean().item(), "mid": p[:, 1::2].mean().item()}
-
-
-def baseline_scores(val: dict[str, torch.Tensor]) -> dict[str, float]:
-    gt = val["gt"]
-    pred = baseline_stvsr(val["lr"], 4.0, (gt.shape[-2], gt.shape[-1]), (0.5,))
-    p = psnr(pred, gt, y_channel=True)
-    return {"all": p.mean().item(), "key": p[:, ::2].mean().item(), "mid": p[:, 1::2].mean().item()}
-
-
-@torch.no_grad()
-def read_clip(path: Path, frames: int) -> torch.Tensor:
-    """The first ``frames`` frames of ``path`` as ``(T, 3, H, W)`` in [0, 1]."""
-    from stvsr.video.io import read_frames
-
-    out = []
-    for k, fr in enumerate(read_frames(path)):
-        if k >= frames:
-            break
-        out.append(fr.image)
-    return torch.stack(out)
-
-
-def grid_report(model: nn.Module, path: Path | torch.Tensor, *, scales: tuple[float, ...] = (2.0, 2.5, 3.0, 4.0),
-                starts: tuple[int, ...] = (10, 60, 110, 160), size: tuple[int, int] = (256, 448)) -> list[dict[str, Any]]:
-    """Y-PSNR of ``model`` and of bicubic + linear blend per (space scale, time stamp).
-
-    Nonuplets of ``path`` (or of its frames already read, :func:`read_clip`): LR keys are frames
-    0, 4, 8 (MATLAB bicubic at ``1/scale``, 8-bit), the model is asked for ``t = 0.25, 0.5, 0.75``
-    and scored on frames 1-3 and 5-7 against the HR crop of ``size`` (H, W) cropped to
-    ``round(scale * lr)``; keys are scored too (``t = 0``).
-    """
-    clip = path if isinstance(path, torch.Tensor) else read_clip(path, max(starts) + 9)
-    h, w = size
-    y0, x0 = (clip.shape[-2] - h) // 2, (clip.shape[-1] - w) // 2
-    times = (0.25, 0.5, 0.75)
-    rows = []
-    model.eval()
-    for s in scales:
-        lh, lw = round(h / s), round(w / s)
-        oh, ow = round(s * lh), round(s * lw)
-        per_t: dict[float, list[tuple[float, float]]] = {t: [] for t in (0.0, *times)}
-        for st in starts:
-            gt = clip[st : st + 9, :, y0 : y0 + oh, x0 : x0 + ow][None]
-            lr = imresize(gt[:, ::4], size=(lh, lw)).clamp(0, 1)
-            lr = (lr * 255).round() / 255
-            pred = model(lr, scale=s, times=times)
-            base = baseline_stvsr(lr, s, (oh, ow), times)
-            pm, pb = psnr(pred, gt, y_channel=True)[0], psnr(base, gt, y_channel=True)[0]
-            for k in range(9):
-                t = (0.0, *times)[k % 4]
-                per_t[t].append((pm[k].item(), pb[k].item()))
-        for t, vals in per_t.items():
-            m = sum(v[0] for v in vals) / len(vals)
-            b = sum(v[1] for v in vals) / len(vals)
-            rows.append({"scale": s, "t": t, "model": round(m, 3), "baseline": round(b, 3), "gain": round(m - b, 3)})
-    return rows
 
 
 # ----------------------------------------------------------------------------- stage 0
@@ -336,12 +239,6 @@ def insert_predict(model: MsMr, item: tuple[Any, ...]) -> tuple[torch.Tensor, to
     return pred, torch.cat(gts)
 
 
-def grid_gain(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Mean and worst gain over the intermediate cells of :func:`grid_report` rows (what stage 3 selects by)."""
-    mids = [r["gain"] for r in rows if r["t"] > 0]
-    return {"grid_mean": sum(mids) / len(mids), "grid_min": min(mids)}
-
-
 def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, torch.Tensor], grid_clip: torch.Tensor,
                  args: argparse.Namespace, log: Any, record: Any, dev: torch.device) -> None:
     """Stage 3: ``insert`` (splatting, PCD, blend, mask) and the insert trunk on cached inputs at mixed ``t``.
@@ -408,20 +305,6 @@ def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, t
 
 
 # ----------------------------------------------------------------------------- driver
-def export_fp16(state: dict[str, torch.Tensor], path: Path) -> str:
-    """Float16 safetensors of a state dict (the zoo's storage format); returns its sha256."""
-    import hashlib
-
-    from safetensors.torch import save_file
-
-    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(half, str(tmp))
-    os.replace(tmp, path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-
 def to_device(batch: Any, device: torch.device) -> Any:
     batch.lr, batch.gt = batch.lr.to(device), batch.gt.to(device)
     return batch
@@ -520,13 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                       scale_min=1.5, scale_max=4.0, time="arbitrary" if arb else "fixed", max_interval=4,
                       max_times=2, max_side=720)
     cache = (args.bank_cache or args.out.parent) / ("bank_" + "_".join(Path(d).name for d in args.data) + ".pt")
-    if cache.exists():  # decoding + shrinking the clips takes minutes on two cores
-        bank = ClipBank.__new__(ClipBank)
-        saved = torch.load(cache, weights_only=True)
-        bank.clips, bank.names = saved["clips"], saved["names"]
-    else:
-        bank = ClipBank(data.paths, max_side=720)
-        torch.save({"clips": bank.clips, "names": bank.names}, cache)
+    bank = ClipBank.cached(data.paths, cache, max_side=720)
     log(f"{len(bank)} clips, {sum(c.shape[0] for c in bank.clips)} frames: {bank.names}")
     val = build_val(args.val, starts=tuple(args.val_starts), size=tuple(args.val_size))
     base = baseline_scores(val)

@@ -40,7 +40,7 @@ from stvsr.train.config import TrainConfig, validate_config
 from stvsr.train.data import Batch, ClipBank, make_batch
 from stvsr.train.objectives import build_objective
 
-__all__ = ["EMA", "build_model", "cosine_lambda", "train"]
+__all__ = ["EMA", "build_model", "cosine_lambda", "export_fp16", "train"]
 
 
 def build_model(name: str, overrides: dict[str, Any] | None = None, pretrained: bool = False) -> nn.Module:
@@ -158,6 +158,19 @@ def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def export_fp16(state: dict[str, torch.Tensor], path: Path) -> str:
+    """Write a state dict as float16 safetensors (the zoo's storage format), atomically; returns its sha256."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(half, str(tmp))
+    os.replace(tmp, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _device(name: str) -> torch.device:

@@ -38,6 +38,7 @@ Documented rule sets (:data:`RULES`, keyed by ``(target family, source name)``):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,8 +47,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["RULES", "WarmStartReport", "carry_image_msmr", "least_used_channels", "preserve_function_msmr", "rules_for",
-           "upsampler_image_path", "warm_start"]
+__all__ = ["RULES", "WarmStartReport", "carry_image_msmr", "least_used_channels", "preserve_function_msmr",
+           "preserve_function_safa", "rules_for", "upsampler_image_path", "warm_start"]
 
 Rule = tuple[str, str, "str | None"]
 
@@ -417,3 +418,71 @@ def least_used_channels(basicvsr: nn.Module | Mapping[str, torch.Tensor], n: int
         elif key.endswith("conv2.weight"):
             score += w.float().flatten(1).norm(dim=1)
     return sorted(torch.argsort(score)[:n].tolist())
+
+
+@torch.no_grad()
+def preserve_function_safa(model: nn.Module, *, knots: int = 20, limit: float = 9.0, delta: float = 0.04,
+                           gain: float = 10.0) -> list[int]:
+    """Start SAFA as the parameter-free baseline: upsampled keys and a linear blend ``(1 - t) I0 + t I1``.
+
+    SAFA renders ``mask * warp(I0) + (1 - mask) * warp(I1) + residual`` from pre-upsampled frames, so
+    it has a bicubic floor built in; what it lacks untrained is a time-aware mask (it sees ``t`` only
+    as a feature map). Afterwards, before any training step:
+
+    - every flow increment is zero (warps are the identity) and the reconstruction residual is zero
+      (its last conv);
+    - the first scale-adaptive block turns its time map into ``knots`` ReLU hinges
+      ``gain * relu(t - a_k)`` (plus two affine ramps) in channels that no other block writes, and the
+      shared flow head sums them into a mask logit: ``logit(1 - t)`` on ``[delta, 1 - delta]`` (mask
+      error ~1e-3) and linear from there to ``+-limit`` at the keys (mask 0.99988); the hinges are
+      constant in space, so every gate branch gives the same value. ``delta`` and ``gain`` keep the
+      head's coefficients near 10: an ill-conditioned fit (coefficients ~1e4 that cancel) turns the
+      first optimiser steps into mask changes of whole units;
+    - the flow head reads nothing else yet (zero weights), while the blocks keep their random stems:
+      the head's gradient is then the product of the loss and real features. (The other way round,
+      a random head over zero stems, Adam's first steps move every stem weight by the learning rate
+      at once and the flows by pixels.)
+
+    Returns the channels that hold the hinges.
+    """
+    m: Any = model
+    net = m.block
+    blocks = list(net.convblock)
+    c = blocks[0].conv_stem[0].out_channels
+    cin = blocks[0].conv_stem[0].in_channels
+    if knots + 2 > c:
+        raise ValueError(f"knots must leave room in the {c} feature channels, got {knots}")
+    # knots at delta, 1 - delta and cosine-spaced between (dense where logit(1 - t) bends)
+    u = torch.linspace(0, 1, knots, dtype=torch.float64)
+    a = delta + (1 - 2 * delta) * (0.5 - 0.5 * torch.cos(torch.pi * u))
+    tt = torch.linspace(0, 1, 4001, dtype=torch.float64)
+    edge = math.log((1 - delta) / delta)
+    inner = torch.log((1 - tt) / tt).clamp(-edge, edge)
+    ramp = (limit - edge) * ((delta - tt).clamp_min(0) - (tt - 1 + delta).clamp_min(0)) / delta
+    target = inner + ramp
+    basis = torch.cat([(tt[:, None] + 1), (2 - tt[:, None]), (tt[:, None] - a[None]).clamp_min(0)], 1) * gain
+    coef = torch.linalg.lstsq(basis, target[:, None]).solution[:, 0]
+    chans = list(range(c - knots - 2, c))  # the last channels: away from the flow head's output grouping
+    w_t = gain * torch.cat([torch.tensor([1.0, -1.0], dtype=torch.float64), torch.ones(knots, dtype=torch.float64)])
+    b_t = gain * torch.cat([torch.tensor([1.0, 2.0], dtype=torch.float64), -a])
+    for k, blk in enumerate(blocks):
+        conv, act = blk.conv_stem[0], blk.conv_stem[1]
+        conv.weight[chans] = 0.0
+        conv.bias[chans] = 0.0
+        for r in blk.conv_backbone:
+            r.beta.zero_()  # residual branches off: the hinge channels pass through the block unchanged
+        if k == 0:
+            kh, kw = conv.weight.shape[-2:]
+            conv.weight[chans, cin - 1, kh // 2, kw // 2] = w_t.to(conv.weight)  # the time map is the last input
+            conv.bias[chans] = b_t.to(conv.bias)
+            act.weight[chans] = 0.0  # PReLU -> ReLU: the hinge
+    flow_conv = net.convflow[0]  # c -> 24, then PixelShuffle(2): output channel j reads rows 4j..4j+3
+    flow_conv.weight.zero_()
+    flow_conv.bias.zero_()
+    kh, kw = flow_conv.weight.shape[-2:]
+    for r in range(16, 20):  # the mask logit (flow channel 4)
+        flow_conv.weight[r, chans, kh // 2, kw // 2] = coef.to(flow_conv.weight)
+    last = m.lastconv[-2]  # the residual's last conv (before the final PixelShuffle)
+    last.weight.zero_()
+    last.bias.zero_()
+    return chans

@@ -107,3 +107,17 @@ def test_warm_start_copies_values_tiny():
     with pytest.raises(ValueError, match="shape"):
         warm_start(MsMr(variant="fix", mid_channels=32, num_blocks=1, feat_blocks=1), src,
                    rules_for("msmr_fix", "basicvsr"), strict=True)
+
+
+def test_clip_bank_cached_builds_once_then_reads(tmp_path):
+    root = tmp_path / "clips"
+    write_folder(root / "a", moving_clip(n=4, h=24, w=32, seed=1))
+    write_folder(root / "b", moving_clip(n=5, h=24, w=32, seed=2))
+    cache = tmp_path / "bank.pt"
+    built = ClipBank.cached([str(root)], cache)
+    assert cache.exists() and not list(tmp_path.glob(".*.tmp"))
+    write_folder(root / "c", moving_clip(n=3, h=24, w=32, seed=3))  # not read: the cache answers
+    read = ClipBank.cached([str(root)], cache)
+    assert read.names == built.names and len(read) == 2
+    assert all(torch.equal(x, y) for x, y in zip(read.clips, built.clips, strict=True))
+    assert read.clips[0].dtype == torch.uint8

@@ -11,6 +11,8 @@ stvsr call on LR frames (bicubic x4 included); ``default_init`` leaves the gate 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -20,14 +22,16 @@ from stvsr.models.safa import safa
 _BITS = {"F": (1.0, 1.0), "H": (0.0, 1.0), "Q": (0.0, 0.0)}  # full H/2, half H/4, quarter H/8
 
 
-class _FixedGate(nn.Module):
-    """The gate head, run as usual, its probabilities replaced by fixed decisions (one per call, cycled)."""
+class _FixedGate:
+    """The gate head, run as usual, its probabilities replaced by fixed decisions (one per call, cycled).
 
-    def __init__(self, head: nn.Module, decisions: str) -> None:
-        super().__init__()
+    Stands in for the bound ``_Flownet.scale_probs`` (an instance attribute shadows the method).
+    """
+
+    def __init__(self, head: Callable[[torch.Tensor], torch.Tensor], decisions: str) -> None:
         self.head, self.decisions, self.calls = head, decisions, 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         p = self.head(x)
         bits = _BITS[self.decisions[self.calls % len(self.decisions)]]
         self.calls += 1
@@ -38,7 +42,7 @@ def _build(small: dict, decisions: str | None) -> nn.Module:
     model = safa(**small).eval()
     if decisions is not None:
         flownet = model.get_submodule("block")
-        flownet.getscale = _FixedGate(flownet.get_submodule("getscale"), decisions)
+        flownet.scale_probs = _FixedGate(flownet.scale_probs, decisions)
     return model
 
 

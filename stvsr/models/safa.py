@@ -246,6 +246,19 @@ class _Flownet(nn.Module):
             nn.Sigmoid(),
         )
 
+    def scale_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """``getscale(x)``: the gate's probabilities ``(B, 2)`` of the block input ``x`` ``(B, cin, h, w)``.
+
+        The second 1x1 conv has stride 2, so it reads every other pixel of the first one's output;
+        the layers before it are pointwise, so they run on those pixels only (a quarter of the
+        work, the same values).
+        """
+        first, second = self.getscale[0], self.getscale[1]
+        y = first(x[..., ::2, ::2])
+        conv = second[0]
+        y = second[1](F.conv2d(y, conv.weight, conv.bias))
+        return self.getscale[2:](y)
+
 
 def _gate_bits(p: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
     """Binary gate with straight-through gradient (the authors' ``RoundSTE``)."""
@@ -357,7 +370,7 @@ class SAFA(StvsrModel):
             w0 = backward_warp(f0, flow_d[:, 0:2] * 0.5, padding_mode="border")
             w1 = backward_warp(f1, flow_d[:, 2:4] * 0.5, padding_mode="border")
             x = torch.cat((feat, flow_d, w0, w1, tmap), 1)
-            p = net.getscale(x)
+            p = net.scale_probs(x)
             bits = _gate_bits(p, self.gate, generator)
             if gates is not None:
                 gates.append((p.detach(), bits.detach()))

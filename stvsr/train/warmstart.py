@@ -190,6 +190,16 @@ def _centre_identity(conv: Any, in_offset: int = 0, gain: float = 1.0) -> None:
         conv.bias.zero_()
 
 
+def _first_conv(trunk: Any) -> Any:
+    """The input conv of a residual trunk: ``conv1`` (scale-aware) or ``main[0]`` (plain)."""
+    return trunk.conv1 if hasattr(trunk, "conv1") else trunk.main[0]
+
+
+def _blocks(trunk: Any) -> list[Any]:
+    """The residual blocks of a trunk (``conv1``/``conv2``/``res_scale``), in order."""
+    return [m for m in trunk.modules() if hasattr(m, "conv2") and hasattr(m, "res_scale")]
+
+
 def _identity_residual_trunk(trunk: Any) -> None:
     """A residual trunk (plain or scale-aware) starts as ``LReLU(x)``.
 
@@ -197,12 +207,10 @@ def _identity_residual_trunk(trunk: Any) -> None:
     ``conv1`` and gets a zero ``conv2`` (the block is the identity, yet ``conv1``'s filters are
     there to be used as soon as ``conv2`` moves); scale-aware adapters get zero expert kernels.
     """
-    first = trunk.conv1 if hasattr(trunk, "conv1") else trunk.main[0]
-    _centre_identity(first)
-    for m in trunk.modules():
-        if hasattr(m, "conv2") and hasattr(m, "res_scale"):
-            m.conv2.weight.zero_()
-            m.conv2.bias.zero_()
+    _centre_identity(_first_conv(trunk))
+    for blk in _blocks(trunk):
+        blk.conv2.weight.zero_()
+        blk.conv2.bias.zero_()
     _zero_adapters(trunk)
 
 
@@ -271,14 +279,6 @@ def preserve_function_msmr(model: nn.Module) -> list[str]:
     for name in ("lr_feat_extract", "backward_resblocks", "forward_resblocks", "arb_upample"):
         _zero_adapters(getattr(model_, name))
     return touched
-
-
-def _first_conv(trunk: Any) -> Any:
-    return trunk.conv1 if hasattr(trunk, "conv1") else trunk.main[0]
-
-
-def _blocks(trunk: Any) -> list[Any]:
-    return [m for m in trunk.modules() if hasattr(m, "conv2") and hasattr(m, "res_scale")]
 
 
 @torch.no_grad()

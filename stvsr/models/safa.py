@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -253,9 +253,9 @@ class _Flownet(nn.Module):
         the layers before it are pointwise, so they run on those pixels only (a quarter of the
         work, the same values).
         """
-        first, second = self.getscale[0], self.getscale[1]
-        y = first(x[..., ::2, ::2])
-        conv = second[0]
+        second = cast(nn.Sequential, self.getscale[1])
+        conv = cast(nn.Conv2d, second[0])
+        y = self.getscale[0](x[..., ::2, ::2])
         y = second[1](F.conv2d(y, conv.weight, conv.bias))
         return self.getscale[2:](y)
 

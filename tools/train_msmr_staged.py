@@ -49,7 +49,7 @@ from stvsr.models.msmr import MsMr  # noqa: E402
 from stvsr.train.data import ClipBank, DataConfig, make_batch  # noqa: E402
 from stvsr.train.loop import EMA, export_fp16  # noqa: E402
 from stvsr.train.losses import charbonnier  # noqa: E402
-from stvsr.train.validation import baseline_scores, build_val, evaluate, grid_gain, grid_report, read_clip  # noqa: E402
+from stvsr.train.validation import RunLog, baseline_scores, build_val, evaluate, grid_gain, grid_report, read_clip  # noqa: E402
 from stvsr.train.warmstart import (  # noqa: E402
     carry_image_msmr,
     least_used_channels,
@@ -379,23 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             result["grid"] = grid_report(model, args.val, starts=tuple(args.val_starts), size=tuple(args.val_size))
         print(json.dumps(result, indent=1))
         return 0
-    t_start = time.time()
-    args.out.mkdir(parents=True, exist_ok=True)
-    logf = open(args.out / "log.txt", "a")
-
-    def log(msg: str) -> None:
-        line = f"[{time.strftime('%H:%M:%S')} +{(time.time() - t_start) / 60:6.1f} min] {msg}"
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
-
-    history_path = args.out / "history.json"
-    history: list[dict[str, Any]] = json.loads(history_path.read_text()) if history_path.exists() else []
-
-    def record(stage: str, step: int, scores: dict[str, float]) -> None:
-        history.append({"stage": stage, "step": step, "minutes": round((time.time() - t_start) / 60, 2), **scores})
-        history_path.write_text(json.dumps(history, indent=1))
-        log(f"VAL {stage} step {step}: all {scores['all']:.3f} key {scores['key']:.3f} mid {scores['mid']:.3f}")
+    log = RunLog(args.out)
+    record = log.record
 
     torch.manual_seed(args.seed)
     arb = args.variant == "arb"
@@ -556,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     data2 = DataConfig(**{**data.__dict__, "lr_crop": args.s2_crop})
     shadow = MsMr(variant=args.variant).to(dev)
     best = -1.0
-    while (time.time() - t_start) / 60 < args.minutes and step < args.s2_steps:
+    while log.minutes() < args.minutes and step < args.s2_steps:
         model.train()
         freeze_bn(model)
         batch = to_device(make_batch(bank, data2, seed=args.seed + 200, step=step, batch_size=args.batch), dev)

@@ -44,9 +44,9 @@ sys.path.insert(0, str(ROOT))
 import stvsr  # noqa: E402
 from stvsr.models.safa import SAFA, safa  # noqa: E402
 from stvsr.train.data import Batch, ClipBank, DataConfig, make_batch  # noqa: E402
-from stvsr.train.loop import EMA, _atomic_save, export_fp16  # noqa: E402
+from stvsr.train.loop import EMA, atomic_save, export_fp16  # noqa: E402
 from stvsr.train.losses import charbonnier  # noqa: E402
-from stvsr.train.validation import baseline_scores, build_val, evaluate, grid_report  # noqa: E402
+from stvsr.train.validation import RunLog, baseline_scores, build_val, evaluate, grid_report  # noqa: E402
 from stvsr.train.warmstart import preserve_function_safa  # noqa: E402
 
 
@@ -172,23 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                           "x4x2_baseline": baseline_scores(val), "grid": grid}, indent=1))
         return 0
 
-    t_start = time.time()
-    args.out.mkdir(parents=True, exist_ok=True)
-    logf = open(args.out / "log.txt", "a")
-
-    def log(msg: str) -> None:
-        line = f"[{time.strftime('%H:%M:%S')} +{(time.time() - t_start) / 60:6.1f} min] {msg}"
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
-
-    history_path = args.out / "history.json"
-    history: list[dict[str, Any]] = json.loads(history_path.read_text()) if history_path.exists() else []
-
-    def record(stage: str, step: int, scores: dict[str, float]) -> None:
-        history.append({"stage": stage, "step": step, "minutes": round((time.time() - t_start) / 60, 2), **scores})
-        history_path.write_text(json.dumps(history, indent=1))
-        log(f"VAL {stage} step {step}: all {scores['all']:.3f} key {scores['key']:.3f} mid {scores['mid']:.3f}")
+    log = RunLog(args.out)
+    record, history = log.record, log.history
 
     torch.manual_seed(args.seed)
     data = DataConfig(paths=tuple(args.data), keys=2, degradation="bi", scale=4.0, time="arbitrary",
@@ -227,10 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     last_ckpt = time.time()
 
     def save() -> None:
-        _atomic_save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step},
+        atomic_save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step},
                      last)
 
-    while (time.time() - t_start) / 60 < args.minutes and step < args.steps:
+    while log.minutes() < args.minutes and step < args.steps:
         model.train()
         batch = make_batch(bank, data, seed=args.seed + 500, step=step, batch_size=args.batch)
         f = min(1.0, (step + 1) / 50) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
@@ -253,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             record("ema", step, scores)
             if scores["all"] > best:
                 best = scores["all"]
-                _atomic_save(shadow.state_dict(), args.out / "best_ema.pt")
+                atomic_save(shadow.state_dict(), args.out / "best_ema.pt")
         if (time.time() - last_ckpt) / 60 > args.ckpt_minutes:
             save()
             last_ckpt = time.time()
@@ -262,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = evaluate(ema.copy_to(shadow), val)
     record("ema-final", step, scores)
     if scores["all"] > best or not (args.out / "best_ema.pt").exists():
-        _atomic_save(shadow.state_dict(), args.out / "best_ema.pt")
+        atomic_save(shadow.state_dict(), args.out / "best_ema.pt")
     sha = export_fp16(torch.load(args.out / "best_ema.pt", weights_only=True), args.out / "final.safetensors")
     log(f"wrote {args.out / 'final.safetensors'} sha256 {sha}")
     return 0

@@ -40,7 +40,7 @@ from stvsr.train.config import TrainConfig, validate_config
 from stvsr.train.data import Batch, ClipBank, make_batch
 from stvsr.train.objectives import build_objective
 
-__all__ = ["EMA", "build_model", "cosine_lambda", "export_fp16", "train"]
+__all__ = ["EMA", "build_model", "cosine_lambda", "atomic_save", "export_fp16", "train"]
 
 
 def build_model(name: str, overrides: dict[str, Any] | None = None, pretrained: bool = False) -> nn.Module:
@@ -154,7 +154,8 @@ def param_groups(model: nn.Module, lr_mult: dict[str, float], freeze_steps: dict
     return out
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary name beside ``path``, then rename: a kill never leaves half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -332,8 +333,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, max_steps: int | None = Non
             "config": cfg.to_dict(),
             "world_size": world,
         }
-        _atomic_save(state, ckpt_dir / f"step_{step:08d}.pt")
-        _atomic_save(state, last)
+        atomic_save(state, ckpt_dir / f"step_{step:08d}.pt")
+        atomic_save(state, last)
 
     losses: list[float] = []
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)

@@ -7,6 +7,8 @@ hold, each against the parameter-free baseline: MATLAB-bicubic keys and linear b
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from torch import nn
 from stvsr.metrics import psnr
 from stvsr.ops.resize import imresize
 
-__all__ = ["baseline_scores", "baseline_stvsr", "build_val", "evaluate", "grid_gain", "grid_report", "read_clip"]
+__all__ = ["RunLog", "baseline_scores", "baseline_stvsr", "blend_keys", "build_val", "evaluate", "grid_gain", "grid_report", "read_clip"]
 
 
 def read_clip(path: Path, frames: int) -> torch.Tensor:
@@ -46,7 +48,11 @@ def build_val(
 
 def baseline_stvsr(lr: torch.Tensor, scale: float, out_size: tuple[int, int], times: tuple[float, ...]) -> torch.Tensor:
     """Bicubic (MATLAB) keys + linear blends: ``(B, T, 3, h, w) -> (B, T + (T-1)K, 3, H, W)``."""
-    up = imresize(lr, size=out_size).clamp(0, 1)
+    return blend_keys(imresize(lr, size=out_size).clamp(0, 1), times)
+
+
+def blend_keys(up: torch.Tensor, times: tuple[float, ...]) -> torch.Tensor:
+    """Upsampled keys ``(B, T, 3, H, W)`` with ``(1 - t) I0 + t I1`` between each pair: ``[key0, t.., key1, ...]``."""
     out = []
     for i in range(up.shape[1]):
         if i:
@@ -117,3 +123,31 @@ def grid_gain(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Mean and worst gain over the intermediate cells of :func:`grid_report` rows (what stage 3 selects by)."""
     mids = [r["gain"] for r in rows if r["t"] > 0]
     return {"grid_mean": sum(mids) / len(mids), "grid_min": min(mids)}
+
+
+class RunLog:
+    """A training run's journal in ``out``: timestamped ``log.txt`` lines (also printed) and every validation
+    appended to ``history.json`` (kept across ``--resume``)."""
+
+    def __init__(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.start = time.time()
+        self._file = open(out / "log.txt", "a")
+        self.history_path = out / "history.json"
+        self.history: list[dict[str, Any]] = (
+            json.loads(self.history_path.read_text()) if self.history_path.exists() else []
+        )
+
+    def minutes(self) -> float:
+        return (time.time() - self.start) / 60
+
+    def __call__(self, msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')} +{self.minutes():6.1f} min] {msg}"
+        print(line, flush=True)
+        self._file.write(line + "\n")
+        self._file.flush()
+
+    def record(self, stage: str, step: int, scores: dict[str, float]) -> None:
+        self.history.append({"stage": stage, "step": step, "minutes": round(self.minutes(), 2), **scores})
+        self.history_path.write_text(json.dumps(self.history, indent=1))
+        self(f"VAL {stage} step {step}: all {scores['all']:.3f} key {scores['key']:.3f} mid {scores['mid']:.3f}")

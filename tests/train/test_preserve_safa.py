@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from stvsr.models.safa import SAFA, cv2_cubic_upsample
+from stvsr.train.validation import blend_keys
 from stvsr.train.warmstart import preserve_function_safa
 from tests.eval.clips import moving_clip, write_folder
 
@@ -29,13 +30,7 @@ def _small(**kw: Any) -> SAFA:
 
 def _baseline(lr: torch.Tensor, times: tuple[float, ...]) -> torch.Tensor:
     """cv2-bicubic keys and linear blends, ``[key0, t.., key1, ...]``."""
-    up = cv2_cubic_upsample(lr.flatten(0, 1), 4, u8=True).unflatten(0, lr.shape[:2]).clamp(0, 1)
-    out = []
-    for i in range(up.shape[1]):
-        if i:
-            out += [(1 - t) * up[:, i - 1] + t * up[:, i] for t in times]
-        out.append(up[:, i])
-    return torch.stack(out, 1)
+    return blend_keys(cv2_cubic_upsample(lr.flatten(0, 1), 4, u8=True).unflatten(0, lr.shape[:2]).clamp(0, 1), times)
 
 
 @pytest.mark.parametrize("bgr", [True, False])

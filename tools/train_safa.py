@@ -27,10 +27,7 @@ kept are the best EMA on that. Outputs in ``--out``: ``log.txt``, ``history.json
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 import stvsr  # noqa: E402
 from stvsr.models.safa import SAFA, safa  # noqa: E402
-from stvsr.train.data import Batch, ClipBank, DataConfig, make_batch  # noqa: E402
-from stvsr.train.loop import EMA, atomic_save, export_fp16  # noqa: E402
+from stvsr.train.data import Batch, DataConfig  # noqa: E402
+from stvsr.train.floor import FloorRecipe, StepLoss, floor_arguments, train_from_floor  # noqa: E402
 from stvsr.train.losses import charbonnier  # noqa: E402
-from stvsr.train.validation import RunLog, baseline_scores, build_val, evaluate, grid_report  # noqa: E402
 from stvsr.train.warmstart import preserve_function_safa  # noqa: E402
 
 
@@ -134,123 +130,38 @@ def hold_time_channels(model: SAFA, chans: list[int]) -> list[Any]:
     return hooks
 
 
+def recipe() -> FloorRecipe:
+    """SAFA from the baseline floor, RIFE as its fading flow and mask teacher, time hinges held."""
+
+    def data(args: argparse.Namespace) -> DataConfig:
+        return DataConfig(paths=tuple(args.data), keys=2, degradation="bi", scale=4.0, time="arbitrary",
+                          max_interval=4, max_times=2, max_side=720, lr_crop=args.crop)
+
+    def start(model: nn.Module) -> str:
+        chans = preserve_function_safa(model)  # type: ignore[arg-type]
+        return f"function-preserving init: baseline floor, time hinges in channels {chans[0]}..{chans[-1]}"
+
+    def attach(model: nn.Module, args: argparse.Namespace) -> StepLoss:
+        assert isinstance(model, SAFA)
+        hold_time_channels(model, preserve_function_safa(safa()))  # the channels only (a pure function of the config)
+        rife = stvsr.load("rife_hdv3").eval()
+        for p in rife.parameters():
+            p.requires_grad_(False)
+        tap = FlowTap(model)
+
+        def loss(batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            return step_loss(model, tap, rife, batch, max(0.0, 1.0 - step / max(1, args.distil_steps)))
+
+        return loss
+
+    return FloorRecipe(build=safa, start=start, data=data, attach=attach)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", nargs="+", required=True)
-    ap.add_argument("--val", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget of the run")
-    ap.add_argument("--steps", type=int, default=2000, help="schedule length (cut by --minutes)")
-    ap.add_argument("--crop", type=int, default=32, help="LR crop (HR = 4x)")
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--ema", type=float, default=0.995)
+    floor_arguments(ap, lr=3e-4)
     ap.add_argument("--distil-steps", type=int, default=1200, help="RIFE distillation fades out over these steps")
-    ap.add_argument("--val-every", type=int, default=100)
-    ap.add_argument("--ckpt-minutes", type=float, default=5.0)
-    ap.add_argument("--val-starts", type=int, nargs="+", default=[10, 60, 110, 160])
-    ap.add_argument("--val-size", type=int, nargs=2, default=[256, 448], metavar=("H", "W"))
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (1.6x faster steps on AVX-512 BF16 CPUs)")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--bank-cache", type=Path, help="where the decoded clips are cached (default: beside --out)")
-    ap.add_argument("--dry-run", action="store_true", help="a couple of steps on tiny crops (the test)")
-    ap.add_argument("--report", type=Path, metavar="WEIGHTS", help="only score these weights on --val, print JSON")
-    args = ap.parse_args(argv)
-    if args.dry_run:
-        args.steps, args.crop, args.batch, args.val_every = 2, 8, 1, 1
-        args.val_starts, args.val_size = [0], [32, 48]
-
-    if args.report is not None:
-        from safetensors.torch import load_file
-
-        model = safa().eval()
-        model.load_state_dict({k: v.float() for k, v in load_file(str(args.report)).items()})
-        val = build_val(args.val, starts=tuple(args.val_starts), size=tuple(args.val_size))
-        grid = grid_report(model, args.val, scales=(4.0,), starts=tuple(args.val_starts), size=tuple(args.val_size))
-        print(json.dumps({"weights": str(args.report), "x4x2": evaluate(model, val),
-                          "x4x2_baseline": baseline_scores(val), "grid": grid}, indent=1))
-        return 0
-
-    log = RunLog(args.out)
-    record, history = log.record, log.history
-
-    torch.manual_seed(args.seed)
-    data = DataConfig(paths=tuple(args.data), keys=2, degradation="bi", scale=4.0, time="arbitrary",
-                      max_interval=4, max_times=2, max_side=720, lr_crop=args.crop)
-    cache = (args.bank_cache or args.out.parent) / ("bank_" + "_".join(Path(d).name for d in args.data) + ".pt")
-    bank = ClipBank.cached(data.paths, cache, max_side=720)
-    log(f"{len(bank)} clips, {sum(c.shape[0] for c in bank.clips)} frames: {bank.names}")
-    val = build_val(args.val, starts=tuple(args.val_starts), size=tuple(args.val_size))
-    log(f"baseline bicubic + blend: {baseline_scores(val)}")
-
-    model = safa()
-    rife = stvsr.load("rife_hdv3").eval()
-    for p in rife.parameters():
-        p.requires_grad_(False)
-    last = args.out / "last.pt"
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=1e-4)
-    ema = EMA(model, args.ema)
-    step = 0
-    if args.resume and last.exists():
-        ck = torch.load(last, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        step = int(ck["step"])
-        log(f"resumed {last} at step {step}")
-    chans = preserve_function_safa(safa())  # the channels only (a pure function of the config)
-    if not (args.resume and last.exists()):
-        preserve_function_safa(model)
-        ema = EMA(model, args.ema)
-        log(f"function-preserving init: baseline floor, time hinges in channels {chans[0]}..{chans[-1]}")
-        record("init", 0, evaluate(model, val))
-    hold_time_channels(model, chans)
-    shadow = safa()
-    best = max((h["all"] for h in history if h["stage"] == "ema"), default=-1.0)
-    tap = FlowTap(model)
-    last_ckpt = time.time()
-
-    def save() -> None:
-        atomic_save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step},
-                     last)
-
-    while log.minutes() < args.minutes and step < args.steps:
-        model.train()
-        batch = make_batch(bank, data, seed=args.seed + 500, step=step, batch_size=args.batch)
-        f = min(1.0, (step + 1) / 50) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
-        for g in opt.param_groups:
-            g["lr"] = args.lr * f
-        distil = max(0.0, 1.0 - step / max(1, args.distil_steps))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss, parts = step_loss(model, tap, rife, batch, distil)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema.update(model)
-        step += 1
-        if step % 20 == 0 or args.dry_run:
-            log(f"step {step} loss {loss.item():.4f} " + " ".join(f"{k} {v:.4f}" for k, v in parts.items())
-                + f" times {tuple(round(t, 3) for t in batch.times)}")
-        if step % args.val_every == 0:
-            scores = evaluate(ema.copy_to(shadow), val)
-            record("ema", step, scores)
-            if scores["all"] > best:
-                best = scores["all"]
-                atomic_save(shadow.state_dict(), args.out / "best_ema.pt")
-        if (time.time() - last_ckpt) / 60 > args.ckpt_minutes:
-            save()
-            last_ckpt = time.time()
-    tap.close()
-    save()
-    scores = evaluate(ema.copy_to(shadow), val)
-    record("ema-final", step, scores)
-    if scores["all"] > best or not (args.out / "best_ema.pt").exists():
-        atomic_save(shadow.state_dict(), args.out / "best_ema.pt")
-    sha = export_fp16(torch.load(args.out / "best_ema.pt", weights_only=True), args.out / "final.safetensors")
-    log(f"wrote {args.out / 'final.safetensors'} sha256 {sha}")
-    return 0
+    return train_from_floor(recipe(), ap.parse_args(argv))
 
 
 if __name__ == "__main__":

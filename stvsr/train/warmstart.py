@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 __all__ = ["RULES", "WarmStartReport", "carry_image_msmr", "least_used_channels", "preserve_function_msmr",
-           "preserve_function_safa", "rules_for", "upsampler_image_path", "warm_start"]
+           "preserve_function_msitf", "preserve_function_safa", "rules_for", "upsampler_image_path", "warm_start"]
 
 Rule = tuple[str, str, "str | None"]
 
@@ -486,3 +486,24 @@ def preserve_function_safa(model: nn.Module, *, knots: int = 20, limit: float = 
     last.weight.zero_()
     last.bias.zero_()
     return chans
+
+
+@torch.no_grad()
+def preserve_function_msitf(model: nn.Module) -> str:
+    """Start MSITF as its own parameter-free base: the trilinear upsampling of the input clip.
+
+    MSITF adds its reconstruction to ``F.interpolate(clip, (2N - 1, 4h, 4w), "trilinear")``; with its
+    last conv (``conv_last``) at zero the network renders exactly that base, before any step: keys
+    bilinear x4 (the authors' time sampling, ``align_corners=False``, mixes 7% of the next frame into
+    the inner keys) and intermediate frames blends of their neighbours. Everything else keeps its
+    initialisation (no zoo model has MSITF's feature interpolation, ConvLSTM or Swin trunk); the
+    first step's gradient reaches ``conv_last`` only, and the rest from the second step on, through
+    real features. Returns the line a training log records.
+    """
+    last: Any = getattr(model, "conv_last", None)
+    if not isinstance(last, nn.Conv2d):
+        raise TypeError(f"model must be an MSITF (with a conv_last), got {type(model).__name__}")
+    last.weight.zero_()
+    if last.bias is not None:
+        last.bias.zero_()
+    return "function-preserving init: conv_last at zero, the output is MSITF's trilinear base"

@@ -5,9 +5,10 @@
     python tools/train_msitf.py ... --report runs/msitf/final.safetensors   # score weights only (JSON)
 
 The authors released no weights and nothing of another zoo model maps onto MSITF's feature
-interpolation, ConvLSTM or Swin trunk, so training starts where the architecture's own
-parameter-free path is: :func:`stvsr.train.warmstart.preserve_function_msitf` zeroes the last
-conv, and the untrained network renders the trilinear upsampling it adds its reconstruction to.
+interpolation, ConvLSTM or Swin trunk, so training starts near the architecture's own
+parameter-free path: :func:`stvsr.train.warmstart.preserve_function_msitf` scales the last conv to
+0.1 of its initialisation, and the untrained network renders the trilinear upsampling it adds its
+reconstruction to, up to ~0.002 a pixel (exactly at 0 is a saddle it does not leave).
 Everything then trains in one stage on the frames alone (Charbonnier on all 2N - 1 outputs, keys
 included), N = 4 LR frames two frames apart (the authors' setting: 4 in, 7 out, x4 / x2), with the
 shared loop of :mod:`stvsr.train.floor` (validation on a held-out clip, never Vid4; EMA; resumable).

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,7 @@ from safetensors.torch import load_file
 from stvsr.models.safa import SAFA, cv2_cubic_upsample
 from stvsr.train.validation import blend_keys
 from stvsr.train.warmstart import preserve_function_safa
-from tests.eval.clips import moving_clip, write_folder
+from tests.train.floor_tool import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMES = (0.04, 0.25, 0.5, 0.75, 0.96)
@@ -112,14 +109,8 @@ def test_flow_tap_returns_the_flow_each_render_warped_with() -> None:
 
 
 def test_train_safa_dry_run(tmp_path: Path) -> None:
-    train = tmp_path / "train"
-    write_folder(train / "a", moving_clip(n=9, h=72, w=72, seed=1))
-    val = write_folder(tmp_path / "val", moving_clip(n=8, h=40, w=56, seed=3))
     out = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "tools/train_safa.py", "--data", str(train), "--val", str(val), "--out",
-                          str(out), "--dry-run", "--bf16"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600)
+    res = run_tool("train_safa.py", tmp_path, "--bf16")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     history = json.loads((out / "history.json").read_text())
     assert [h["stage"] for h in history] == ["init", "ema", "ema", "ema-final"]
@@ -128,8 +119,6 @@ def test_train_safa_dry_run(tmp_path: Path) -> None:
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
     SAFA(authors_compat=True).load_state_dict({k: v.float() for k, v in state.items()})  # strict
     # resumable: a second call continues from last.pt
-    res = subprocess.run([sys.executable, "tools/train_safa.py", "--data", str(train), "--val", str(val), "--out",
-                          str(out), "--dry-run", "--resume"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600)
+    res = run_tool("train_safa.py", tmp_path, "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "resumed" in (out / "log.txt").read_text()

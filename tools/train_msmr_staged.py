@@ -81,7 +81,7 @@ def fit_image_path(model: MsMr, masks: dict[str, torch.Tensor], channels: list[i
     c = model.config["mid_channels"]
     k = torch.as_tensor(channels)
     for step in range(steps):
-        batch = to_device(make_batch(bank, cfg, seed=seed + 1, step=step, batch_size=4), device)
+        batch = make_batch(bank, cfg, seed=seed + 1, step=step, batch_size=4).to(device)
         lr, gt = batch.lr.flatten(0, 1), batch.gt.flatten(0, 1)
         sh, sw = batch.scale
         feat = lr.new_zeros(lr.shape[0], c, *lr.shape[-2:])
@@ -124,7 +124,7 @@ def head_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *, s
     up.forward = skip  # type: ignore[method-assign]
     try:
         for i in range(batches):
-            batch = to_device(make_batch(bank, data, seed=seed, step=i, batch_size=batch_size), device)
+            batch = make_batch(bank, data, seed=seed, step=i, batch_size=batch_size).to(device)
             fin: list[torch.Tensor] = []
             yin: list[torch.Tensor] = []
             h1 = model.atten_fuse.register_forward_hook(
@@ -194,7 +194,7 @@ def insert_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *,
     up.forward = skip_up  # type: ignore[method-assign]
     try:
         for i in range(batches):
-            batch = to_device(make_batch(bank, data, seed=seed, step=i, batch_size=batch_size), device)
+            batch = make_batch(bank, data, seed=seed, step=i, batch_size=batch_size).to(device)
             if not batch.times:
                 continue
             calls.clear()
@@ -305,11 +305,6 @@ def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, t
 
 
 # ----------------------------------------------------------------------------- driver
-def to_device(batch: Any, device: torch.device) -> Any:
-    batch.lr, batch.gt = batch.lr.to(device), batch.gt.to(device)
-    return batch
-
-
 def freeze_bn(model: nn.Module) -> None:
     # batch 1-2 crops: BatchNorm statistics of the scale-aware masks would be noise
     for m in model.modules():
@@ -544,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     while log.minutes() < args.minutes and step < args.s2_steps:
         model.train()
         freeze_bn(model)
-        batch = to_device(make_batch(bank, data2, seed=args.seed + 200, step=step, batch_size=args.batch), dev)
+        batch = make_batch(bank, data2, seed=args.seed + 200, step=step, batch_size=args.batch).to(dev)
         f = cosine(step, args.s2_steps, 50)
         for g in opt.param_groups:
             g["lr"] = g["base"] * f

@@ -144,7 +144,7 @@ def recipe() -> FloorRecipe:
     def attach(model: nn.Module, args: argparse.Namespace) -> StepLoss:
         assert isinstance(model, SAFA)
         hold_time_channels(model, preserve_function_safa(safa()))  # the channels only (a pure function of the config)
-        rife = stvsr.load("rife_hdv3").eval()
+        rife = stvsr.load("rife_hdv3").eval().to(next(model.parameters()).device)
         for p in rife.parameters():
             p.requires_grad_(False)
         tap = FlowTap(model)

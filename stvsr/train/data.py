@@ -77,6 +77,10 @@ class Batch:
     scale: tuple[float, float]
     times: tuple[float, ...]
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with its frames on ``device``."""
+        return Batch(self.lr.to(device), self.gt.to(device), self.scale, self.times)
+
 
 class ClipBank:
     """Clips held in memory as uint8 ``(T, 3, H, W)`` tensors (videos or PNG folders)."""

@@ -8,12 +8,13 @@ differs per model is a :class:`FloorRecipe`: how to build it, how to set its sta
 reads and what a step's loss is (a teacher, held rows). The loop is the same:
 
 - AdamW, cosine learning rate with a 50-step warm-up, gradient clipping at 1, EMA of the weights;
-- optional bf16 autocast (targets and losses in float32);
+- optional bf16 autocast (targets and losses in float32); ``--device cuda`` trains on a GPU;
 - validation every ``--val-every`` steps on septuplets of a held-out clip (:func:`build_val`:
   LR frames 1, 3, 5, 7 in, all 7 scored on Y against MATLAB-bicubic keys + linear blend; never
   Vid4); the best EMA is kept;
 - ``last.pt`` every ``--ckpt-minutes`` (atomic), ``--resume`` continues it (step, optimiser,
-  EMA, the validation history); ``--minutes`` bounds the wall time of one call;
+  EMA, the validation history); ``--minutes`` bounds the wall time of one call; ``--init-from``
+  restarts from a weights file (the committed EMA of an earlier session) with a fresh optimiser;
 - outputs in ``--out``: ``log.txt``, ``history.json``, ``last.pt``, ``best_ema.pt`` and
   ``final.safetensors`` (float16, the zoo's format);
 - ``--report WEIGHTS`` only scores a file (JSON): the septuplets and, for arbitrary-time models,
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stvsr._device import resolve_device
 from stvsr.train.data import Batch, ClipBank, DataConfig, make_batch
 from stvsr.train.loop import EMA, atomic_save, export_fp16
 from stvsr.train.validation import RunLog, baseline_scores, build_val, evaluate, grid_report
@@ -80,7 +82,10 @@ def floor_arguments(ap: argparse.ArgumentParser, *, lr: float, steps: int = 2000
     ap.add_argument("--val-starts", type=int, nargs="+", default=[10, 60, 110, 160])
     ap.add_argument("--val-size", type=int, nargs=2, default=[256, 448], metavar=("H", "W"))
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (1.6x faster steps on AVX-512 BF16 CPUs)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
     ap.add_argument("--resume", action="store_true", help="continue OUT/last.pt")
+    ap.add_argument("--init-from", type=Path, metavar="WEIGHTS",
+                    help="warm restart from these safetensors (e.g. the committed weights) instead of the start")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bank-cache", type=Path, help="where the decoded clips are cached (default: beside --out)")
     ap.add_argument("--dry-run", action="store_true", help="a couple of steps on tiny crops (the test)")
@@ -110,6 +115,7 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
     if args.report is not None:
         return _report(recipe, args)
 
+    dev = resolve_device(args.device, "--device")
     log = RunLog(args.out)
     torch.manual_seed(args.seed)
     data = recipe.data(args)
@@ -118,13 +124,14 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
     log(f"{len(bank)} clips, {sum(c.shape[0] for c in bank.clips)} frames: {bank.names}")
     val = build_val(args.val, starts=tuple(args.val_starts), size=tuple(args.val_size))
     log(f"baseline bicubic + blend: {baseline_scores(val)}")
+    val = {k: v.to(dev) for k, v in val.items()}
 
-    model = recipe.build()
+    model = recipe.build().to(dev)
     last = args.out / "last.pt"
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=1e-4)
     step = 0
     if args.resume and last.exists():
-        ck = torch.load(last, map_location="cpu", weights_only=True)
+        ck = torch.load(last, map_location=dev, weights_only=True)
         model.load_state_dict(ck["model"])
         ema = EMA(model, args.ema)
         ema.load_state_dict(ck["ema"])
@@ -132,11 +139,17 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
         step = int(ck["step"])
         log(f"resumed {last} at step {step}")
     else:
-        log(recipe.start(model))
+        if args.init_from is not None:  # a warm restart: the weights, a fresh optimiser and schedule
+            from safetensors.torch import load_file
+
+            model.load_state_dict({k: v.float() for k, v in load_file(str(args.init_from)).items()})
+            log(f"warm restart from {args.init_from}")
+        else:
+            log(recipe.start(model))
         ema = EMA(model, args.ema)
         log.record("init", 0, evaluate(model, val))
     step_loss = recipe.attach(model, args)
-    shadow = recipe.build()
+    shadow = recipe.build().to(dev)
     best = max((h["all"] for h in log.history if h["stage"] == "ema"), default=-1.0)
     last_ckpt = time.time()
 
@@ -154,11 +167,11 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
 
     while log.minutes() < args.minutes and step < args.steps:
         model.train()
-        batch = make_batch(bank, data, seed=args.seed + 500, step=step, batch_size=args.batch)
+        batch = make_batch(bank, data, seed=args.seed + 500, step=step, batch_size=args.batch).to(dev)
         f = min(1.0, (step + 1) / 50) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for g in opt.param_groups:
             g["lr"] = args.lr * f
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.bf16):
             loss, parts = step_loss(batch, step)
         opt.zero_grad()
         loss.backward()
@@ -176,6 +189,7 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
             last_ckpt = time.time()
     save()
     keep_if_best("ema-final")
-    sha = export_fp16(torch.load(args.out / "best_ema.pt", weights_only=True), args.out / "final.safetensors")
+    best_state = torch.load(args.out / "best_ema.pt", map_location="cpu", weights_only=True)
+    sha = export_fp16(best_state, args.out / "final.safetensors")
     log(f"wrote {args.out / 'final.safetensors'} sha256 {sha}")
     return 0

@@ -109,4 +109,15 @@ def test_gpu_recipe_dry_run_on_cpu(clips: tuple[Path, Path], tmp_path: Path) -> 
 def test_gpu_recipe_rejects_unknown_variant(tmp_path: Path) -> None:
     res = subprocess.run(["bash", "tools/gpu_recipe.sh", "xyz"], cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)},
                          capture_output=True, text=True)
-    assert res.returncode == 2 and "variant must be fix or arb" in res.stderr
+    assert res.returncode == 2 and "variant must be fix, arb, safa or msitf" in res.stderr
+
+
+def test_gpu_recipe_safa_restarts_from_the_shipped_weights(clips: tuple[Path, Path], tmp_path: Path) -> None:
+    """safa runs the floor loop from the committed file (--init-from): its step-0 figure is that file's."""
+    train, val = clips
+    _run(["bash", "tools/gpu_recipe.sh", "safa"],
+         env={"DRY_RUN": "1", "OUT": str(tmp_path), "DATA": str(train), "VAL": str(val), "TMPDIR": str(tmp_path)})
+    log = (tmp_path / "safa" / "log.txt").read_text()
+    assert "warm restart from weights/stvsr_weights/safa.stvsr.safetensors" in log
+    assert "function-preserving" not in log
+    assert (tmp_path / "safa" / "final.safetensors").is_file()

@@ -71,15 +71,16 @@ register_weights(
                 "float32: 1,400: 34.41 / 36.44 / 31.70; 1,456 (kept): 34.46 / 36.46 / 31.79",
             },
             "metrics": [
-                vid4_row("these weights", 23.98, 0.6672, (21.14, 25.41, 23.74, 25.63), "float32 (bfloat16 autocast, the CPU "
-                         "default here: 24.04 / 0.6689, +0.064: trained under bf16); peak RSS 3,044 MiB"),
+                vid4_row("these weights", 24.08, 0.6731, (21.27, 25.46, 23.81, 25.78), "float32 (bfloat16 autocast, the CPU "
+                         "default here: 24.12 / 0.6742, +0.037); peak RSS 2,870 MiB"),
                 _HELD_OUT,
                 *VID4_COMPARISON,
             ],
-            "weights_note": "900 steps on one CPU core from the baseline floor: +0.64 dB over bicubic + linear blend at x4 / x2 "
-            "on held-out footage (keys +2.16, intermediate frames -1.38 where the flows miss large motions) and on whole "
-            "Vid4 (23.98 against 23.34, ahead on every clip); far below rife_basicvsr (26.46). Continue with "
-            "tools/train_safa.py --resume, or convert the authors' flownet.pkl",
+            "weights_note": "1,456 steps on one CPU core (two sessions) from the baseline floor: +1.06 dB over bicubic + "
+            "linear blend at x4 / x2 on held-out footage (keys +2.41, intermediate frames -0.74 where the flows miss "
+            "large motions) and +0.74 dB on whole Vid4 (24.08 against 23.34); far below rife_basicvsr "
+            "(26.46). Continue with tools/train_safa.py --resume or --init-from, tools/gpu_recipe.sh safa on a GPU, or "
+            "convert the authors' flownet.pkl",
         },
     ),
     default=True,

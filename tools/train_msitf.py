@@ -57,7 +57,7 @@ def recipe() -> FloorRecipe:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    floor_arguments(ap, lr=2e-4)
+    floor_arguments(ap, lr=3e-4)
     return train_from_floor(recipe(), ap.parse_args(argv))
 
 

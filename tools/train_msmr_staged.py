@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -47,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import stvsr  # noqa: E402
 from stvsr.models.msmr import MsMr  # noqa: E402
 from stvsr.train.data import ClipBank, DataConfig, make_batch  # noqa: E402
-from stvsr.train.loop import EMA, export_fp16  # noqa: E402
+from stvsr.train.loop import EMA, cosine_lambda, export_fp16  # noqa: E402
 from stvsr.train.losses import charbonnier  # noqa: E402
 from stvsr.train.validation import RunLog, baseline_scores, build_val, evaluate, grid_gain, grid_report, read_clip  # noqa: E402
 from stvsr.train.warmstart import (  # noqa: E402
@@ -88,7 +87,7 @@ def fit_image_path(model: MsMr, masks: dict[str, torch.Tensor], channels: list[i
         feat[:, k] = lr
         fh, fw = round(sh * lr.shape[-2]), round(sw * lr.shape[-1])
         for g in opt.param_groups:
-            g["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
+            g["lr"] = 2e-3 * cosine_lambda(step, steps, 0, 1.0, 0.05)
         out = up(feat, sh, sw, (fh + fh % 2, fw + fw % 2))[..., : gt.shape[-2], : gt.shape[-1]]
         loss = charbonnier(out, gt)
         opt.zero_grad()
@@ -280,7 +279,7 @@ def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, t
         freeze_bn(model)
         frac = min(1.0, (time.time() - t3) / 60 / args.s3_minutes)
         for g in opt.param_groups:
-            g["lr"] = args.s3_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            g["lr"] = args.s3_lr * cosine_lambda(frac, 1, 0, 1.0, 0.1)  # over the stage's minutes
         with amp:
             loss = insert_step(model, cache[step % len(cache)])
         opt.zero_grad()
@@ -310,12 +309,6 @@ def freeze_bn(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.eval()
-
-
-def cosine(step: int, total: int, warmup: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,8 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     data = DataConfig(paths=tuple(args.data), keys=3, degradation="bi", scale="arbitrary" if arb else 4.0,
                       scale_min=1.5, scale_max=4.0, time="arbitrary" if arb else "fixed", max_interval=4,
                       max_times=2, max_side=720)
-    cache = (args.bank_cache or args.out.parent) / ("bank_" + "_".join(Path(d).name for d in args.data) + ".pt")
-    bank = ClipBank.cached(data.paths, cache, max_side=720)
+    bank = ClipBank.cached(data.paths, args.bank_cache or args.out.parent, max_side=720)
     log(f"{len(bank)} clips, {sum(c.shape[0] for c in bank.clips)} frames: {bank.names}")
     val = build_val(args.val, starts=tuple(args.val_starts), size=tuple(args.val_size))
     base = baseline_scores(val)
@@ -472,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
             freeze_bn(model)
             frac = min(1.0, (time.time() - t1) / 60 / args.s1_minutes)
             for g in opt.param_groups:
-                g["lr"] = g["base"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+                g["lr"] = g["base"] * cosine_lambda(frac, 1, 0, 1.0, 0.1)
             with amp:
                 loss = head_step(model, cache[step % len(cache)])
             opt.zero_grad()
@@ -540,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         model.train()
         freeze_bn(model)
         batch = make_batch(bank, data2, seed=args.seed + 200, step=step, batch_size=args.batch).to(dev)
-        f = cosine(step, args.s2_steps, 50)
+        f = cosine_lambda(step, args.s2_steps, 50, 1.0, 0.02)
         for g in opt.param_groups:
             g["lr"] = g["base"] * f
         with amp:

@@ -102,8 +102,13 @@ class ClipBank:
     def cached(cls, paths: Sequence[str | os.PathLike[str]], cache: str | os.PathLike[str], *,
                max_side: int | None = None) -> ClipBank:
         """The bank of ``paths``, read from ``cache`` (a ``torch.save`` of its clips) when that exists,
-        else built and written there: decoding and shrinking the clips takes minutes on two cores."""
+        else built and written there: decoding and shrinking the clips takes minutes on two cores.
+
+        ``cache`` is a file, or an existing folder in which the file is named after the clip folders
+        (``bank_<name>_<name>.pt``), so that runs over the same footage share it."""
         path = Path(cache)
+        if path.is_dir():
+            path = path / ("bank_" + "_".join(Path(p).name for p in paths) + ".pt")
         if path.exists():
             bank = cls.__new__(cls)
             saved = torch.load(path, weights_only=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from torch import nn
 
 from stvsr._device import resolve_device
 from stvsr.train.data import Batch, ClipBank, DataConfig, make_batch
-from stvsr.train.loop import EMA, atomic_save, export_fp16
+from stvsr.train.loop import EMA, atomic_save, cosine_lambda, export_fp16
 from stvsr.train.validation import RunLog, baseline_scores, build_val, evaluate, grid_report
 
 __all__ = ["FloorRecipe", "StepLoss", "floor_arguments", "train_from_floor"]
@@ -119,8 +118,7 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
     log = RunLog(args.out)
     torch.manual_seed(args.seed)
     data = recipe.data(args)
-    cache = (args.bank_cache or args.out.parent) / ("bank_" + "_".join(Path(d).name for d in args.data) + ".pt")
-    bank = ClipBank.cached(data.paths, cache, max_side=720)
+    bank = ClipBank.cached(data.paths, args.bank_cache or args.out.parent, max_side=720)
     log(f"{len(bank)} clips, {sum(c.shape[0] for c in bank.clips)} frames: {bank.names}")
     val = build_val(args.val, starts=tuple(args.val_starts), size=tuple(args.val_size))
     log(f"baseline bicubic + blend: {baseline_scores(val)}")
@@ -168,9 +166,8 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
     while log.minutes() < args.minutes and step < args.steps:
         model.train()
         batch = make_batch(bank, data, seed=args.seed + 500, step=step, batch_size=args.batch).to(dev)
-        f = min(1.0, (step + 1) / 50) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for g in opt.param_groups:
-            g["lr"] = args.lr * f
+            g["lr"] = args.lr * cosine_lambda(step, args.steps, 50, 1.0, 0.05)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.bf16):
             loss, parts = step_loss(batch, step)
         opt.zero_grad()

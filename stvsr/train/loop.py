@@ -54,8 +54,9 @@ def build_model(name: str, overrides: dict[str, Any] | None = None, pretrained: 
     return load(name, pretrained=pretrained, **overrides)
 
 
-def cosine_lambda(step: int, total: int, warmup: int, base_lr: float, min_lr: float) -> float:
-    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine from ``base_lr`` to ``min_lr``."""
+def cosine_lambda(step: float, total: float, warmup: int, base_lr: float, min_lr: float) -> float:
+    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine from ``base_lr`` to ``min_lr``
+    (``step`` / ``total`` may be any progress measure, e.g. minutes)."""
     if warmup and step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
 
 from tests.eval.clips import moving_clip, write_folder
 
@@ -22,3 +26,16 @@ def run_tool(tool: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProc
     cmd = [sys.executable, f"tools/{tool}", "--data", str(train.parent), "--val", str(val), "--out",
            str(tmp_path / "run"), "--dry-run", *extra]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def check_dry_run(tool: str, tmp_path: Path, *extra: str) -> dict[str, torch.Tensor]:
+    """Run ``tool`` (:func:`run_tool`); it must succeed, validate at the start, every step and the end, and write
+    float16 weights, which are returned."""
+    res = run_tool(tool, tmp_path, *extra)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = tmp_path / "run"
+    history = json.loads((out / "history.json").read_text())
+    assert [h["stage"] for h in history] == ["init", "ema", "ema", "ema-final"]
+    state = load_file(str(out / "final.safetensors"))
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+    return state

@@ -121,3 +121,13 @@ def test_clip_bank_cached_builds_once_then_reads(tmp_path):
     assert read.names == built.names and len(read) == 2
     assert all(torch.equal(x, y) for x, y in zip(read.clips, built.clips, strict=True))
     assert read.clips[0].dtype == torch.uint8
+
+
+def test_clip_bank_cached_in_a_folder_is_named_after_the_footage(tmp_path):
+    root = tmp_path / "clips"
+    write_folder(root / "a", moving_clip(n=4, h=24, w=32, seed=1))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    built = ClipBank.cached([str(root)], runs)
+    assert (runs / "bank_clips.pt").is_file()
+    assert ClipBank.cached([str(root)], runs / "bank_clips.pt").names == built.names

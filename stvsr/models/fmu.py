@@ -29,6 +29,11 @@ flow). The released checkpoint was trained under the old behaviour, so the defau
 (PyTorch <= 1.2 semantics) in both warps (PWC-Net's feature warp and the model's
 ``backwarp``); ``authors_compat=True`` reproduces the code as it runs today
 (``align_corners=False``). See :func:`fmu_backwarp` and :func:`stvsr.layers.flow.pwcnet.pwc_feature_warp`.
+Neither is the identity at zero flow: the authors' grid ``2(p + flow)/W - 1`` samples at
+``(p + flow)(W - 1)/W`` under PyTorch 1.1 (a zoom about the top-left corner, up to one pixel at
+the far edge) and at ``p + flow - 1/2`` today. ``exact_warp=True`` (the configuration of this
+project's own weights, trained from scratch) samples FMU's image and flow warps at ``p + flow``;
+PWC-Net's feature warp already does under the default convention.
 
 Two entry points:
 
@@ -87,12 +92,16 @@ class FMUConfig:
     ``FMU(cfg, **changes)`` and ``FMU(**fields)`` all build from it; JSON-serialisable)."""
 
     authors_compat: bool = False  # True: warp like the authors' code on today's PyTorch (see module doc)
+    exact_warp: bool = False  # True: FMU's own warps sample at p + flow (this project's weights; module doc)
     rsdn_channels: int = 128
     rsdn_blocks: int = 9
     grid_channels: list[int] = field(default_factory=lambda: [32, 64, 96])
 
     def __post_init__(self) -> None:
         self.authors_compat = bool(self.authors_compat)
+        self.exact_warp = bool(self.exact_warp)
+        if self.authors_compat and self.exact_warp:
+            raise ValueError("authors_compat and exact_warp exclude each other: choose one warp convention")
         self.grid_channels = [int(c) for c in self.grid_channels]
 
 
@@ -154,17 +163,20 @@ def flow_reversal(flow: torch.Tensor) -> torch.Tensor:
     return -num / safe
 
 
-def fmu_backwarp(img: torch.Tensor, flow: torch.Tensor, align_corners: bool = True) -> torch.Tensor:
+def fmu_backwarp(img: torch.Tensor, flow: torch.Tensor, align_corners: bool = True, exact: bool = False) -> torch.Tensor:
     """The authors' ``backwarp``: ``grid_sample(img, 2(p + flow)/W - 1)`` (per axis, zero padding).
 
     With ``align_corners=True`` (PyTorch <= 1.2, what the weights were trained with) that
     grid samples at ``(p + flow) (W - 1)/W``; with ``False`` (the code on today's PyTorch)
     at ``p + flow - 1/2``. Both are expressed as pixel flows for
-    :func:`stvsr.ops.backward_warp`. ``img`` ``(B, C, H, W)``, ``flow`` ``(B, 2, H, W)``.
+    :func:`stvsr.ops.backward_warp`. ``exact=True`` samples at ``p + flow`` (``align_corners`` is
+    then unused). ``img`` ``(B, C, H, W)``, ``flow`` ``(B, 2, H, W)``.
     """
     h, w = img.shape[-2:]
     flow = flow.to(sampling_dtype(flow))  # pixel positions need float32: bfloat16 rounds 300.4 to 300
-    if align_corners:
+    if exact:
+        pass
+    elif align_corners:
         ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
         xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)
         fx = (xs + flow[:, 0]) * ((w - 1) / w) - xs
@@ -217,6 +229,7 @@ class FMU(StvsrModel):
         self.config = asdict(cfg)
         self.authors_compat = cfg.authors_compat
         self.align_corners = not cfg.authors_compat  # the warps' grid_sample convention
+        self.exact_warp = cfg.exact_warp
         self.flownet = PWCNet(align_corners=self.align_corners)
         self.refinenet = GridNet(20, 8, grid)
         self.masknet = SmallMaskNet(6 + grid[0], 1)
@@ -236,17 +249,19 @@ class FMU(StvsrModel):
         return {"i1": i1, "i2": i2, "f10": f10, "f12": f12, "f23": f23, "f21": f21,
                 "pred": pred, "pred_d": pred_d, "pred_s": pred_s}
 
-    def _at_time(self, s: dict[str, torch.Tensor], t: float, ac: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _at_time(
+        self, s: dict[str, torch.Tensor], t: float, ac: bool, exact: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(HR frame, LR frame)`` at time t, BGR, unclamped."""
         i1, i2 = s["i1"], s["i2"]
         ft1 = flow_reversal(quadratic_flow(s["f10"], s["f12"], t))
         ft2 = flow_reversal(quadratic_flow(s["f23"], s["f21"], 1.0 - t))
-        i1t, i2t = fmu_backwarp(i1, ft1, ac), fmu_backwarp(i2, ft2, ac)
+        i1t, i2t = fmu_backwarp(i1, ft1, ac, exact), fmu_backwarp(i2, ft2, ac, exact)
         out, feature = self.refinenet(torch.cat((i1, i2, i1t, i2t, s["f12"], s["f21"], ft1, ft2), dim=1))
         # adaptive flow filtering: resample each flow at learned offsets (<= 10 px), add a residual
-        ft1r = fmu_backwarp(ft1, 10.0 * torch.tanh(out[:, 4:6]), ac) + out[:, 0:2]
-        ft2r = fmu_backwarp(ft2, 10.0 * torch.tanh(out[:, 6:8]), ac) + out[:, 2:4]
-        i1tf, i2tf = fmu_backwarp(i1, ft1r, ac), fmu_backwarp(i2, ft2r, ac)
+        ft1r = fmu_backwarp(ft1, 10.0 * torch.tanh(out[:, 4:6]), ac, exact) + out[:, 0:2]
+        ft2r = fmu_backwarp(ft2, 10.0 * torch.tanh(out[:, 6:8]), ac, exact) + out[:, 2:4]
+        i1tf, i2tf = fmu_backwarp(i1, ft1r, ac, exact), fmu_backwarp(i2, ft2r, ac, exact)
         mask = torch.sigmoid(self.masknet(torch.cat((i1tf, i2tf, feature), dim=1)))
         lr_t = _blend(i1tf, i2tf, mask, t)
         # flow and mask upsampling: LR motion and occlusion reasoning reused at HR
@@ -256,7 +271,7 @@ class FMU(StvsrModel):
         ft2r_h = 4.0 * F.interpolate(ft2r, size=size, mode="bilinear", align_corners=False)
         mask_h = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
         i1_h, i2_h = s["pred"][:, 1], s["pred"][:, 2]
-        i1tf_h, i2tf_h = fmu_backwarp(i1_h, ft1r_h, ac), fmu_backwarp(i2_h, ft2r_h, ac)
+        i1tf_h, i2tf_h = fmu_backwarp(i1_h, ft1r_h, ac, exact), fmu_backwarp(i2_h, ft2r_h, ac, exact)
         hr_t = _blend(i1tf_h, i2tf_h, mask_h, t)
         delta, _ = self.synthnet(torch.cat((i1_h, i2_h, i1tf_h, i2tf_h, hr_t, mask_h, ft1r_h, ft2r_h), dim=1))
         return hr_t + delta, lr_t
@@ -286,6 +301,7 @@ class FMU(StvsrModel):
             raise ValueError(f"lr must hold exactly 4 frames (B, 4, 3, h, w), got shape {tuple(lr.shape)}")
         ts = check_times(times)
         ac = self.align_corners if authors_compat is None else not authors_compat
+        exact = self.exact_warp if authors_compat is None else False
         b, _, c, h, w = lr.shape
         x = lr.flip(2)  # RGB -> BGR: the authors' weights read cv2 frames
         ph, pw = -h % 4, -w % 4
@@ -294,7 +310,7 @@ class FMU(StvsrModel):
         s = self._shared(x, ac)
         hr, lo = [], []
         for t in ts:
-            hr_t, lr_t = self._at_time(s, t, ac)
+            hr_t, lr_t = self._at_time(s, t, ac, exact)
             hr.append(hr_t)
             lo.append(lr_t)
         H, W = 4 * h, 4 * w

@@ -47,8 +47,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["RULES", "WarmStartReport", "carry_image_msmr", "least_used_channels", "preserve_function_msmr",
-           "preserve_function_msitf", "preserve_function_safa", "rules_for", "upsampler_image_path", "warm_start"]
+__all__ = ["RULES", "WarmStartReport", "carry_image_msmr", "fit_subpixel_taps", "least_used_channels",
+           "preserve_function_fmu", "preserve_function_msmr", "preserve_function_msitf", "preserve_function_safa", "rules_for", "upsampler_image_path", "warm_start"]
 
 Rule = tuple[str, str, "str | None"]
 
@@ -513,3 +513,110 @@ def preserve_function_msitf(model: nn.Module, readout: float = 0.1) -> str:
     if last.bias is not None:
         last.bias.mul_(readout)
     return f"function-preserving init: conv_last x {readout:g}, the output is MSITF's trilinear base + a small readout"
+
+
+def fit_subpixel_taps(lr: torch.Tensor, hr: torch.Tensor, scale: int, size: int = 3) -> torch.Tensor:
+    """The best linear depth-to-space upsampler of ``size x size`` LR taps, by least squares.
+
+    Args:
+        lr: ``(N, C, h, w)`` LR frames.
+        hr: ``(N, C, scale*h, scale*w)`` the frames they were degraded from.
+        scale: integer upsampling factor.
+        size: odd tap window.
+
+    Returns:
+        ``(scale * scale, size, size)`` float64: HR pixel ``(scale*y + dy, scale*x + dx)`` is
+        approximated by ``sum(taps[dy*scale + dx] * lr[y - size//2 :, x - size//2 :][:size, :size])``,
+        the same filter for every channel (fitted on interior pixels only).
+    """
+    if lr.dim() != 4 or hr.shape != (*lr.shape[:2], scale * lr.shape[2], scale * lr.shape[3]):
+        raise ValueError(f"lr must be (N, C, h, w) and hr (N, C, {scale}h, {scale}w), got {tuple(lr.shape)} "
+                         f"and {tuple(hr.shape)}")
+    if size % 2 != 1 or min(lr.shape[-2:]) <= size:
+        raise ValueError(f"size must be odd and smaller than the LR frames, got {size}")
+    r = size // 2
+    x = lr.double().reshape(-1, 1, *lr.shape[-2:])
+    patches = torch.nn.functional.unfold(x, size)  # (NC, size*size, L) over interior centres
+    a = patches.transpose(1, 2).reshape(-1, size * size)
+    y = hr.double().reshape(-1, 1, *hr.shape[-2:])
+    # HR pixels of the interior LR centres, one column per sub-pixel position
+    y = torch.nn.functional.pixel_unshuffle(y, scale)[:, :, r : lr.shape[2] - r, r : lr.shape[3] - r]
+    b = y.reshape(y.shape[0], scale * scale, -1).transpose(1, 2).reshape(-1, scale * scale)
+    taps = torch.linalg.lstsq(a, b).solution  # (size*size, scale*scale)
+    return taps.t().reshape(scale * scale, size, size)
+
+
+@torch.no_grad()
+def preserve_function_fmu(model: nn.Module, taps: torch.Tensor, readout: float = 0.1) -> str:
+    """Start FMU as a linear upsampler of every key frame and a linear blend of the two middle ones.
+
+    FMU's HR frame at ``t`` is the mask blend ``((1-t) M I1' + t (1-M) I2') / ((1-t) M + t (1-M))`` of
+    its warped HR keys plus a GridNet residual, and its HR keys come from RSDN, which has no
+    upsampled-input skip. Afterwards, before any training step:
+
+    - RSDN renders ``taps`` (:func:`fit_subpixel_taps`, ``(16, 3, 3)``) applied to each key frame:
+      its input convs write the frame's detail and structure into six channels each as ``+x`` and
+      ``-x`` (the LeakyReLU keeps ``x = (a - b) / 1.1``), the residual blocks do not write those
+      channels, and the detail/structure output convs read them through the taps, summed by the
+      last conv. The other channels keep their initialisation with their readout scaled by
+      ``readout`` (a zero readout is a saddle: MSITF, measured);
+    - PWC-Net's last flow convs (every level and the refiner) are zero: all flows are zero, so the
+      warps are identities;
+    - the mask net's last conv is zero (mask 0.5: the blend is ``(1 - t) I1 + t I2``) and both
+      GridNets' output convs are scaled by ``readout`` (flow residuals and offsets ~0, the HR
+      residual ~0).
+
+    Returns the line a training log records.
+    """
+    m: Any = model
+    rsdn, cell = m.vsrnet, m.vsrnet.neuro
+    r = rsdn.scale
+    if taps.shape[0] != r * r or taps.shape[1] != taps.shape[2]:
+        raise ValueError(f"taps must be ({r * r}, k, k), got {tuple(taps.shape)}")
+    k = taps.shape[-1]
+    if cell.conv_od.kernel_size != (k, k):
+        raise ValueError(f"taps must be {cell.conv_od.kernel_size}, got {k}x{k}")
+    carriers = torch.arange(6)  # +x, -x of the 3 colour channels of the current frame
+    out_ch = 3 * r * r
+    for conv in (cell.conv_d, cell.conv_s):  # input: (pair frames 6, hidden nf, previous output 48)
+        conv.weight[carriers] = 0.0
+        conv.bias[carriers] = 0.0
+        for c in range(3):
+            conv.weight[2 * c, 3 + c, k // 2, k // 2] = 1.0
+            conv.weight[2 * c + 1, 3 + c, k // 2, k // 2] = -1.0
+    for i in range(1, cell.blocks + 1):
+        blk = getattr(cell, f"SD{i}")
+        for conv in (blk.conv_d2, blk.conv_s2):
+            conv.weight.mul_(readout)
+            conv.bias.mul_(readout)
+            conv.weight[carriers] = 0.0
+            conv.bias[carriers] = 0.0
+    t = taps.to(cell.conv_od.weight) / 1.1  # LeakyReLU(0.1): LReLU(x) - LReLU(-x) = 1.1 x
+    for conv in (cell.conv_od, cell.conv_os):
+        conv.weight.mul_(readout)
+        conv.bias.mul_(readout)
+        conv.weight[:, carriers] = 0.0
+        for c in range(3):
+            rows = c * r * r + torch.arange(r * r)  # pixel_shuffle: channel c's sub-pixels
+            conv.weight[rows, 2 * c] = t
+            conv.weight[rows, 2 * c + 1] = -t
+    last = rsdn.conv  # (od, os) -> out: their sum
+    last.weight.zero_()
+    last.bias.zero_()
+    idx = torch.arange(out_ch)
+    last.weight[idx, idx, 1, 1] = 1.0
+    last.weight[idx, out_ch + idx, 1, 1] = 1.0
+    pwc = m.flownet
+    for dec in (pwc.moduleTwo, pwc.moduleThr, pwc.moduleFou, pwc.moduleFiv, pwc.moduleSix):
+        dec.moduleSix[0].weight.zero_()
+        dec.moduleSix[0].bias.zero_()
+    pwc.moduleRefiner.moduleMain[-1].weight.zero_()
+    pwc.moduleRefiner.moduleMain[-1].bias.zero_()
+    m.masknet.conv3.weight.zero_()
+    m.masknet.conv3.bias.zero_()
+    for grid in (m.refinenet, m.synthnet):
+        conv = grid.Lout.block[-1]
+        conv.weight.mul_(readout)
+        conv.bias.mul_(readout)
+    return (f"function-preserving init: RSDN renders the fitted {k}x{k} x{r} taps, zero flows, mask 0.5 "
+            f"(linear blend), readouts x {readout:g}")

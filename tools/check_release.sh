@@ -25,29 +25,41 @@ step() { printf '== %s (%ds)\n' "$1" $((SECONDS - start)); }
 
 step "build sdist and wheel"
 "$PY" -m build --outdir "$work/dist" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
-"$PY" -m build --wheel --outdir "$work/dist-weights" weights >>"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+# the companion distributions (stvsr-weights, stvsr-weights-2), each its own wheel under 100 MB
+for folder in weights weights/volume2; do
+    "$PY" -m build --wheel --outdir "$work/dist-weights" "$folder" >>"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+done
 sdist=$(ls "$work"/dist/stvsr-*.tar.gz)
 wheel=$(ls "$work"/dist/stvsr-*.whl)
-companion=$(ls "$work"/dist-weights/stvsr_weights-*.whl)
-ls -l "$sdist" "$wheel" "$companion"
+companions=$(ls "$work"/dist-weights/stvsr_weights*.whl)
+ls -l "$sdist" "$wheel" $companions
 
-step "companion wheel (stvsr-weights) contents"
-"$PY" - "$companion" <<'PY'
+step "companion wheels (stvsr-weights, stvsr-weights-2) contents"
+"$PY" - $companions <<'PY'
 import sys, zipfile
 
-infos = zipfile.ZipFile(sys.argv[1]).infolist()
-names = [i.filename for i in infos]
-size = sum(i.file_size for i in infos)
-weights = sorted(n for n in names if n.endswith(".safetensors"))
-problems = [f"unexpected file in the companion wheel: {n}" for n in names
-            if not (n.startswith("stvsr_weights/") or ".dist-info/" in n)]
-if "stvsr_weights/ATTRIBUTION.md" not in names:
-    problems.append("missing from the companion wheel: stvsr_weights/ATTRIBUTION.md")
-if size >= 100e6:
-    problems.append(f"companion wheel holds {size / 1e6:.1f} MB (budget 100 MB)")
-print(f"companion: {len(weights)} weight files, {size / 2**20:.1f} MiB unpacked")
-for w in weights:
-    print("  ", w)
+problems, seen = [], {}
+for wheel in sys.argv[1:]:
+    infos = zipfile.ZipFile(wheel).infolist()
+    names = [i.filename for i in infos]
+    pkg = next(n.split("/")[0] for n in names if ".dist-info/" not in n)
+    size = sum(i.file_size for i in infos)
+    weights = sorted(n for n in names if n.endswith(".safetensors"))
+    problems += [f"unexpected file in {pkg}'s wheel: {n}" for n in names
+                 if not (n.startswith(pkg + "/") or ".dist-info/" in n)]
+    if f"{pkg}/ATTRIBUTION.md" not in names:
+        problems.append(f"missing from the companion wheel: {pkg}/ATTRIBUTION.md")
+    if size >= 100e6:
+        problems.append(f"companion wheel {pkg} holds {size / 1e6:.1f} MB (budget 100 MB)")
+    print(f"companion {pkg}: {len(weights)} weight files, {size / 2**20:.1f} MiB unpacked")
+    for w in weights:
+        name = w.split("/")[-1]
+        if name in seen:
+            problems.append(f"{name} is in both {seen[name]} and {pkg}")
+        seen[name] = pkg
+        print("  ", w)
+if len(sys.argv) != 3:
+    problems.append(f"expected 2 companion wheels, got {sys.argv[1:]}")
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)
@@ -120,7 +132,7 @@ if [ -n "$torch_spec" ]; then
 fi
 
 step "install the wheel"
-"$vpy" -m pip install -q -c "$constraints" "$wheel" "$companion" >"$work/install.log" 2>&1 \
+"$vpy" -m pip install -q -c "$constraints" "$wheel" $companions >"$work/install.log" 2>&1 \
     || { grep -v "is ignored: it is neither" "$work/install.log" | tail -40; exit 1; }
 
 step "smoke test of the installed package"

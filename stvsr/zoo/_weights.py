@@ -7,10 +7,11 @@ Resolution order for a registry weight variant ``name.tag``:
    which uses and fills the HF cache (``HF_HUB_CACHE``/``HF_HOME``) and does no
    network IO under ``HF_HUB_OFFLINE=1``;
 3. the file shipped with the package, ``stvsr/zoo/weights/<packaged>``;
-4. the same file in the companion distribution ``stvsr-weights`` (import name
-   ``stvsr_weights``), which holds the weights that do not fit the core wheel's 100 MB
-   budget (the project's own trained weights); in a source checkout its folder
-   ``weights/stvsr_weights/`` beside the package is used when it is not installed.
+4. the same file in one of the companion distributions ``stvsr-weights`` and
+   ``stvsr-weights-2`` (import names ``stvsr_weights``, ``stvsr_weights_2``), which hold the
+   weights that do not fit the core wheel's 100 MB budget (the project's own trained weights),
+   each under 100 MB itself; in a source checkout their folders ``weights/stvsr_weights/`` and
+   ``weights/volume2/stvsr_weights_2/`` beside the package are used when they are not installed.
 
 (An explicit ``weights=`` path given to ``stvsr.load`` comes before all of these.)
 Every file found is checked against the registry's sha256 before use: a mismatch
@@ -34,8 +35,13 @@ from stvsr.models._hub import file_sha256, load_safetensors
 from stvsr.zoo._catalog import ModelEntry, WeightSource, get_entry
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "weights"
-COMPANION = "stvsr-weights"  # the distribution; its import name is stvsr_weights
-_SOURCE_COMPANION = Path(__file__).resolve().parents[2] / "weights" / "stvsr_weights"
+_SOURCE = Path(__file__).resolve().parents[2] / "weights"
+# the companion distributions, each under 100 MB, and their folders in a source checkout
+COMPANIONS: dict[str, Path] = {
+    "stvsr-weights": _SOURCE / "stvsr_weights",
+    "stvsr-weights-2": _SOURCE / "volume2" / "stvsr_weights_2",
+}
+COMPANION = "stvsr-weights"  # the first; pip install "stvsr[weights]" installs them all
 
 
 def packaged_path(packaged: str) -> Path | None:
@@ -43,24 +49,27 @@ def packaged_path(packaged: str) -> Path | None:
     core = PACKAGED_DIR / packaged
     if core.is_file():
         return core
-    companion = companion_dir()
-    return companion / packaged if companion is not None and (companion / packaged).is_file() else None
+    return next((d / packaged for d in companion_dirs() if (d / packaged).is_file()), None)
 
 
-def companion_dir() -> Path | None:
-    """The folder of the installed ``stvsr_weights`` package (or a source checkout's), else None.
+def companion_dirs() -> list[Path]:
+    """The folders of the installed companion packages (:data:`COMPANIONS`; else a source checkout's).
 
     Found with ``importlib.util.find_spec``: nothing is imported and nothing touches the network.
     """
     import importlib.util
 
-    try:
-        spec = importlib.util.find_spec("stvsr_weights")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    return _SOURCE_COMPANION if _SOURCE_COMPANION.is_dir() else None
+    found = []
+    for dist, source in COMPANIONS.items():
+        try:
+            spec = importlib.util.find_spec(dist.replace("-", "_"))
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            found.append(Path(next(iter(spec.submodule_search_locations))))
+        elif source.is_dir():
+            found.append(source)
+    return found
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -232,12 +241,16 @@ def _resolve(entry: ModelEntry, tag: str, *, revision: str | None = None) -> Pat
             verify_sha256(packaged, source.sha256, what)
             return packaged
         tried.append(f"{packaged}: not shipped in this installation")
-        companion = companion_dir()
-        if companion is not None and (companion / source.packaged).is_file():
-            verify_sha256(companion / source.packaged, source.sha256, what)
-            return companion / source.packaged
-        tried.append(f"companion package {COMPANION}: "
-                     + (f"no {source.packaged} in {companion}" if companion else f"not installed (pip install {COMPANION})"))
+        folders = companion_dirs()
+        for folder in folders:
+            if (folder / source.packaged).is_file():
+                verify_sha256(folder / source.packaged, source.sha256, what)
+                return folder / source.packaged
+        names = " / ".join(COMPANIONS)
+        tried.append(f"companion packages {names}: "
+                     + (f"no {source.packaged} in {', '.join(map(str, folders))}; "
+                        if folders else "not installed; ")
+                     + f"pip install {' '.join(COMPANIONS)} (or: pip install \"stvsr[weights]\")")
     else:
         tried.append("package: not shipped with stvsr")
 

@@ -109,7 +109,7 @@ def test_gpu_recipe_dry_run_on_cpu(clips: tuple[Path, Path], tmp_path: Path) -> 
 def test_gpu_recipe_rejects_unknown_variant(tmp_path: Path) -> None:
     res = subprocess.run(["bash", "tools/gpu_recipe.sh", "xyz"], cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)},
                          capture_output=True, text=True)
-    assert res.returncode == 2 and "variant must be fix, arb, safa or msitf" in res.stderr
+    assert res.returncode == 2 and "variant must be fix, arb, safa, msitf or fmu" in res.stderr
 
 
 def test_gpu_recipe_safa_restarts_from_the_shipped_weights(clips: tuple[Path, Path], tmp_path: Path) -> None:

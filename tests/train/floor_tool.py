@@ -39,3 +39,16 @@ def check_dry_run(tool: str, tmp_path: Path, *extra: str) -> dict[str, torch.Ten
     state = load_file(str(out / "final.safetensors"))
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
     return state
+
+
+def check_resume_and_report(tool: str, tmp_path: Path) -> dict[str, object]:
+    """After :func:`check_dry_run`: ``--resume`` must continue ``last.pt`` and ``--report`` score the written weights;
+    returns the report's JSON."""
+    out = tmp_path / "run"
+    res = run_tool(tool, tmp_path, "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "resumed" in (out / "log.txt").read_text()
+    report = run_tool(tool, tmp_path, "--report", str(out / "final.safetensors"))
+    assert report.returncode == 0, report.stderr[-3000:]
+    scores: dict[str, object] = json.loads(report.stdout)
+    return scores

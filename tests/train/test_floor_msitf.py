@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import torch.nn.functional as F
 import stvsr
 from stvsr.models.msitf import MSITF
 from stvsr.train.warmstart import preserve_function_msitf
-from tests.train.floor_tool import check_dry_run, run_tool
+from tests.train.floor_tool import check_dry_run, check_resume_and_report
 
 
 def _small() -> MSITF:
@@ -77,14 +76,8 @@ def test_msitf_start_rejects_bad_arguments() -> None:
 
 
 def test_train_msitf_dry_run(tmp_path: Path) -> None:
-    out = tmp_path / "run"
     state = check_dry_run("train_msitf.py", tmp_path, "--bf16")
     model = stvsr.load("msitf", pretrained=False)
     model.load_state_dict({k: v.float() for k, v in state.items()})  # strict: the registry's MSITF
-    res = run_tool("train_msitf.py", tmp_path, "--resume")
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "resumed" in (out / "log.txt").read_text()
-    report = run_tool("train_msitf.py", tmp_path, "--report", str(out / "final.safetensors"))
-    assert report.returncode == 0, report.stderr[-3000:]
-    scores = json.loads(report.stdout)
+    scores = check_resume_and_report("train_msitf.py", tmp_path)
     assert set(scores) == {"weights", "x4x2", "x4x2_baseline"}  # no t-grid: MSITF renders midpoints only

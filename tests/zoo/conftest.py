@@ -104,7 +104,7 @@ def zoo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("stvsr.zoo._weights.PACKAGED_DIR", packaged)
-    monkeypatch.setattr("stvsr.zoo._weights.companion_dir", lambda: None)  # only what the test lays out
+    monkeypatch.setattr("stvsr.zoo._weights.companion_dirs", lambda: [])  # only what the test lays out
     return {"home": home, "cache": cache, "packaged": packaged, "tmp": tmp_path}
 
 

@@ -1,4 +1,5 @@
-"""The companion distribution ``stvsr-weights``: found offline, sha256-checked, said when missing."""
+"""The companion distributions ``stvsr-weights`` and ``stvsr-weights-2``: found offline, sha256-checked, said
+when missing."""
 
 from __future__ import annotations
 
@@ -15,20 +16,35 @@ from stvsr.zoo._catalog import get_entry
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_source_checkout_finds_the_companion_folder() -> None:
-    folder = _weights.companion_dir()
-    assert folder is not None and (folder / "__init__.py").is_file()
-    assert _weights.packaged_path("msmr_arb.stvsr.safetensors") == folder / "msmr_arb.stvsr.safetensors"
+def test_source_checkout_finds_the_companion_folders() -> None:
+    folders = _weights.companion_dirs()
+    assert [f.name for f in folders] == ["stvsr_weights", "stvsr_weights_2"]
+    assert all((f / "__init__.py").is_file() and (f / "ATTRIBUTION.md").is_file() for f in folders)
+    assert _weights.packaged_path("msmr_arb.stvsr.safetensors") == folders[0] / "msmr_arb.stvsr.safetensors"
 
 
-def test_installed_companion_is_found_by_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pkg = tmp_path / "site" / "stvsr_weights"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
+def test_installed_companions_are_found_by_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkgs = [tmp_path / "site" / "stvsr_weights", tmp_path / "site" / "stvsr_weights_2"]
+    for pkg in pkgs:
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        monkeypatch.delitem(sys.modules, pkg.name, raising=False)
+    (pkgs[1] / "x.safetensors").write_bytes(b"0")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.delitem(sys.modules, "stvsr_weights", raising=False)
-    assert _weights.companion_dir() == pkg
-    assert "stvsr_weights" not in sys.modules  # found, not imported
+    assert _weights.companion_dirs() == pkgs
+    assert _weights.packaged_path("x.safetensors") == pkgs[1] / "x.safetensors"  # any volume
+    assert _weights.packaged_path("y.safetensors") is None
+    assert not {"stvsr_weights", "stvsr_weights_2"} & set(sys.modules)  # found, not imported
+
+
+def test_every_companion_file_lies_in_one_volume_under_100_mb() -> None:
+    seen: dict[str, str] = {}
+    for folder in _weights.companion_dirs():
+        files = list(folder.glob("*.safetensors"))
+        assert sum(f.stat().st_size for f in files) < 100e6, folder
+        for f in files:
+            assert f.name not in seen, f"{f.name} in {seen.get(f.name)} and {folder.name}"
+            seen[f.name] = folder.name
 
 
 def test_load_reads_the_companion_and_checks_its_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +60,7 @@ def test_load_reads_the_companion_and_checks_its_sha256(tmp_path: Path, monkeypa
     data[-1] ^= 1
     (fake / str(source.packaged)).write_bytes(bytes(data))
     assert hashlib.sha256(bytes(data)).hexdigest() != source.sha256
-    monkeypatch.setattr(_weights, "companion_dir", lambda: fake)
+    monkeypatch.setattr(_weights, "companion_dirs", lambda: [fake])
     with pytest.raises(_weights.WeightsChecksumError, match="msmr_fix"):
         stvsr.load("msmr_fix")
 
@@ -52,8 +68,8 @@ def test_load_reads_the_companion_and_checks_its_sha256(tmp_path: Path, monkeypa
 def test_missing_companion_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STVSR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(_weights, "companion_dir", lambda: None)
-    with pytest.raises(_weights.WeightsNotFoundError, match="pip install stvsr-weights"):
+    monkeypatch.setattr(_weights, "companion_dirs", lambda: [])
+    with pytest.raises(_weights.WeightsNotFoundError, match="pip install stvsr-weights stvsr-weights-2"):
         stvsr.load("msmr_arb")
 
 
@@ -64,10 +80,12 @@ def test_core_package_no_longer_ships_the_trained_weights() -> None:
     assert total < 100e6
 
 
-def test_companion_version_follows_stvsr() -> None:
+@pytest.mark.parametrize(("folder", "dist"), [("weights", "stvsr-weights"), ("weights/volume2", "stvsr-weights-2")])
+def test_companion_version_follows_stvsr(folder: str, dist: str) -> None:
     import tomllib
 
-    meta = tomllib.loads((ROOT / "weights" / "pyproject.toml").read_text())["project"]
+    meta = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
     core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert meta["name"] == "stvsr-weights" and meta["version"] == stvsr.__version__
-    assert f"stvsr-weights=={meta['version']}" in core["optional-dependencies"]["weights"]
+    assert meta["name"] == dist and meta["version"] == stvsr.__version__
+    assert f"{dist}=={meta['version']}" in core["optional-dependencies"]["weights"]
+    assert _weights.COMPANIONS[dist] == ROOT / folder / dist.replace("-", "_")

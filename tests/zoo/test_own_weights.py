@@ -43,7 +43,7 @@ def _y_psnr(out: torch.Tensor, gt: torch.Tensor) -> float:
 def test_file_checksum_dtype_and_strict_load(name: str) -> None:
     source = get_entry(name).weights["stvsr"]
     path = packaged_path(str(source.packaged))
-    assert path is not None and path.parent.name == "stvsr_weights"  # the companion distribution
+    assert path is not None and path.parent.name.startswith("stvsr_weights")  # a companion distribution
     assert hashlib.sha256(path.read_bytes()).hexdigest() == source.sha256
     sd = load_file(str(path))
     model = stvsr.load(name)  # the default variant

@@ -22,9 +22,10 @@ from stvsr.ops import imresize
 from stvsr.zoo._catalog import get_entry
 from stvsr.zoo._weights import packaged_path
 
-VARIANTS = ["msmr_fix", "msmr_arb", "safa"]
+VARIANTS = ["msmr_fix", "msmr_arb", "safa", "msitf", "fmu"]
 # Y PSNR on the sample clip (below), measured with the packaged fp16 weights run in float32
-SAMPLE_FIGURES = {"msmr_fix": 27.0730, "msmr_arb": 27.0198, "safa": 26.2607, "bicubic_blend": 25.9023}
+SAMPLE_FIGURES = {"msmr_fix": 27.0730, "msmr_arb": 27.0198, "safa": 26.2607, "msitf": 26.6401, "fmu": 26.6320,
+                  "bicubic_blend": 25.9023}
 
 
 def _sample() -> torch.Tensor:
@@ -87,3 +88,9 @@ def test_msmr_arb_runs_at_arbitrary_scale_and_times() -> None:
         out = stvsr.load("msmr_arb")(lr[:, :2], scale=(2.5, 3.3), times=(0.25, 0.75))
     assert out.shape == (1, 4, 3, 55, 132)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_fmu_weights_build_the_exact_warp_configuration() -> None:
+    """The FMU file was trained with warps at p + flow: the registry builds that configuration for it."""
+    assert stvsr.load("fmu").config["exact_warp"] is True
+    assert stvsr.load("fmu", pretrained=False).config["exact_warp"] is False  # the authors' convention

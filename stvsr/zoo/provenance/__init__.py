@@ -9,4 +9,4 @@ Model files hold architecture only; importing this package (the zoo does, throug
 from __future__ import annotations
 
 import stvsr.models  # noqa: F401  (registers every model first)
-from stvsr.zoo.provenance import basicvsr, msmr, rife, rife_basicvsr, safa  # noqa: F401
+from stvsr.zoo.provenance import basicvsr, fmu, msitf, msmr, rife, rife_basicvsr, safa  # noqa: F401

@@ -36,3 +36,15 @@ VID4_COMPARISON = [
     vid4_row("bicubic_blend baseline", 23.34, 0.6157, (20.29, 25.00, 23.16, 24.91)),
     vid4_row("bicubic_repeat baseline", 22.95, 0.6077, (20.13, 24.76, 22.77, 24.14)),
 ]
+
+
+def held_out_row(tool: str, psnr: float, keys: float, intermediate: float, gains: str) -> dict[str, Any]:
+    """The held-out row (4 Megamind septuplets, x4 / x2) of weights scored by ``tool`` (``--report``)."""
+    return {
+        "dataset": "Megamind.avi (Debian opencv-doc, held out of training), 4 centre 448x256 septuplets, x4 space, "
+        "x2 time",
+        "psnr": psnr,
+        "ssim": None,
+        "protocol": f"{tool}: LR frames 1,3,5,7 (MATLAB bicubic, 8-bit), all 7 scored, Y; keys {keys:.2f}, "
+        f"intermediate {intermediate:.2f}; bicubic + blend 31.00 (33.89 / 27.15): {gains}",
+    }

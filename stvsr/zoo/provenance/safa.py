@@ -8,20 +8,16 @@ training record and its figures (``docs/results.md`` holds the recorded runs).
 from __future__ import annotations
 
 from stvsr.models._registry import WeightSource, register_weights
-from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, vid4_row
+from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, held_out_row, vid4_row
 
 SHA256 = "9a933b89278dd9aec3002a5b0389b2c8f5626c3f9190497a1da9c042df37329d"
 
-_HELD_OUT = {
-    "dataset": "Megamind.avi (Debian opencv-doc, held out of training), 4 centre 448x256 septuplets, x4 space, "
-    "x2 time",
-    "psnr": 32.06,
-    "ssim": None,
-    "protocol": "tools/train_safa.py --report: LR frames 1,3,5,7 (MATLAB bicubic, 8-bit), all 7 scored, Y; keys 36.30, "
-    "intermediate 26.40; bicubic + blend 31.00 (33.89 / 27.15): +1.06 dB, keys +2.41, intermediate -0.74 (two of the "
-    "four septuplets hold motions the flows miss; the session-6 file: 31.64, -1.38). Nonuplets (keys 4 frames apart, "
-    "x4), gain over bicubic + blend at t = 0 / .25 / .5 / .75: +2.34 / +1.20 / +0.18 / +0.45",
-}
+_HELD_OUT = held_out_row(
+    "tools/train_safa.py --report", 32.06, 36.30, 26.40,
+    "+1.06 dB, keys +2.41, intermediate -0.74 (two of the four septuplets hold motions the flows miss; the session-6 "
+    "file: 31.64, -1.38). Nonuplets (keys 4 frames apart, x4), gain over bicubic + blend at t = 0 / .25 / .5 / .75: "
+    "+2.34 / +1.20 / +0.18 / +0.45",
+)
 
 register_weights(
     "safa",

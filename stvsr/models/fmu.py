@@ -175,8 +175,8 @@ def fmu_backwarp(img: torch.Tensor, flow: torch.Tensor, align_corners: bool = Tr
     h, w = img.shape[-2:]
     flow = flow.to(sampling_dtype(flow))  # pixel positions need float32: bfloat16 rounds 300.4 to 300
     if exact:
-        pass
-    elif align_corners:
+        return backward_warp(img, flow, align_corners=True)
+    if align_corners:
         ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
         xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)
         fx = (xs + flow[:, 0]) * ((w - 1) / w) - xs

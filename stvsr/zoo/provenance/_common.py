@@ -48,3 +48,10 @@ def held_out_row(tool: str, psnr: float, keys: float, intermediate: float, gains
         "protocol": f"{tool}: LR frames 1,3,5,7 (MATLAB bicubic, 8-bit), all 7 scored, Y; keys {keys:.2f}, "
         f"intermediate {intermediate:.2f}; bicubic + blend 31.00 (33.89 / 27.15): {gains}",
     }
+
+
+def validation(tool: str) -> str:
+    """The card's ``validation`` entry of weights validated on Megamind septuplets by ``tool`` (``--report``)."""
+    return ("Megamind.avi (Debian opencv-doc), held out of training: centre 448x256 crops of 7 frames, LR frames "
+            "1,3,5,7 (MATLAB bicubic x1/4, 8-bit), all 7 scored on Y; 2 septuplets (frames 10, 110) during training, "
+            f"4 for the held-out row ({tool} --report)")

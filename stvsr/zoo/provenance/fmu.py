@@ -9,7 +9,7 @@ sample at ``p + flow``; the authors' convention zooms), which the registry appli
 from __future__ import annotations
 
 from stvsr.models._registry import WeightSource, register_weights
-from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, held_out_row, vid4_row
+from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, held_out_row, validation, vid4_row
 
 SHA256 = "6413c929c6bf2a3c795a98bda95c1f3252e7850594385ee8c0f31188f7a1138e"
 
@@ -45,9 +45,7 @@ register_weights(
                 "between the middle two (128x128), x4",
                 "hardware": "CPU only: 2-core AMD EPYC VM, no GPU; 1 process with 1 thread (MSITF training on the "
                 "other core); 82 min, ~3.5 s a step in bf16",
-                "validation": "Megamind.avi (Debian opencv-doc), held out of training: centre 448x256 crops of 7 "
-                "frames, LR frames 1,3,5,7 (MATLAB bicubic x1/4, 8-bit), all 7 scored on Y; 2 septuplets (frames "
-                "10, 110) during training, 4 for the held-out row (tools/train_fmu.py --report)",
+                "validation": validation("tools/train_fmu.py"),
                 "validation_history": "Y-PSNR all / key / intermediate of the EMA on the 2 validation septuplets "
                 "(bicubic + blend 32.83 / 34.04 / 31.23): step 0 (the floor: fitted taps and blend) 32.27 / 33.42 / "
                 "30.74; 100: 33.29 / 34.62 / 31.52; 200: 33.61 / 35.11 / 31.62; 400: 34.24 / 35.97 / 31.94; 600: "

@@ -8,7 +8,7 @@ The one place to update when MSITF is retrained (``tools/train_msitf.py``, the l
 from __future__ import annotations
 
 from stvsr.models._registry import WeightSource, register_weights
-from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, held_out_row, vid4_row
+from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, held_out_row, validation, vid4_row
 
 SHA256 = "7069a54f3158721545e41961a342eb9b13eb6cf919ceb13d48508a77f2815ad3"
 
@@ -39,9 +39,7 @@ register_weights(
                 "batch": "2 clips of 4 LR key frames (32x32) two frames apart -> 7 HR frames (128x128), x4 / x2",
                 "hardware": "CPU only: 2-core AMD EPYC VM, no GPU; 1 process with 1 thread (another run or "
                 "evaluation on the other core); ~60 min (session 7) + 85 min (session 8), ~6 s a step in bf16",
-                "validation": "Megamind.avi (Debian opencv-doc), held out of training: centre 448x256 crops of 7 "
-                "frames, LR frames 1,3,5,7 (MATLAB bicubic x1/4, 8-bit), all 7 scored on Y; 2 septuplets (frames "
-                "10, 110) during training, 4 for the held-out row (tools/train_msitf.py --report)",
+                "validation": validation("tools/train_msitf.py"),
                 "validation_history": "Y-PSNR all / key / intermediate of the EMA on the 2 validation septuplets "
                 "(bicubic + blend 32.83 / 34.04 / 31.23): step 0 (the trilinear base) 31.83 / 32.91 / 30.40; 200: "
                 "31.86 / 32.94 / 30.42; 300: 32.43 / 33.74 / 30.68; 400: 33.23 / 34.85 / 31.05; 500: 33.64 / 35.46 / "

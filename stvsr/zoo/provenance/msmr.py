@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from stvsr.models._registry import WeightSource, register_weights
-from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, vid4_row
+from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, validation, vid4_row
 
 # stvsr's own MsMr rows ran in bfloat16 autocast (CPU time), the CPU default on this machine; against float32 on
 # Vid4 walk, first 13 frames (stvsr evaluate --max-frames 13): fix +0.002 dB, arb +0.058 dB (trained under bf16)
@@ -45,9 +45,7 @@ _TRAINING_COMMON = {
     "(80 batches of 4 clips, re-cached every 12 min), AdamW 2e-4 (forward trunk x0.5), cosine to 2e-5 over "
     "60 min, Charbonnier, bf16 autocast, grad clip 1; the stage-1 weights with the best validation figure",
     "warm_start": "basicvsr.vimeo_bi: SpyNet (frozen throughout) and the residual trunks (428 tensors)",
-    "validation": "Megamind.avi (Debian opencv-doc), held out of training: centre 448x256 crops of 7 frames, LR "
-    "frames 1,3,5,7 (MATLAB bicubic x1/4, 8-bit), all 7 scored on Y; 2 septuplets (frames 10, 110) during "
-    "training, 4 for the figures below (tools/train_msmr_staged.py --report)",
+    "validation": validation("tools/train_msmr_staged.py"),
 }
 
 

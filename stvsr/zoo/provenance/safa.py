@@ -8,7 +8,7 @@ training record and its figures (``docs/results.md`` holds the recorded runs).
 from __future__ import annotations
 
 from stvsr.models._registry import WeightSource, register_weights
-from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, held_out_row, vid4_row
+from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, held_out_row, validation, vid4_row
 
 SHA256 = "9a933b89278dd9aec3002a5b0389b2c8f5626c3f9190497a1da9c042df37329d"
 
@@ -55,9 +55,7 @@ register_weights(
                 "hardware": "CPU only: 2-core AMD EPYC VM, no GPU; 1 process with 1 thread (another run or "
                 "evaluation on the other core); 104 min for steps 0-900 (session 6), 111 min for 900-1,456 "
                 "(session 7, 20 min of it paused for a benchmark; ~6.5 s a step in bf16, ~10 s in float32)",
-                "validation": "Megamind.avi (Debian opencv-doc), held out of training: centre 448x256 crops of 7 "
-                "frames, LR frames 1,3,5,7 (MATLAB bicubic x1/4, 8-bit), all 7 scored on Y; 2 septuplets (frames "
-                "10, 110) during training, 4 for the held-out row (tools/train_safa.py --report)",
+                "validation": validation("tools/train_safa.py"),
                 "validation_history": "Y-PSNR all / key / intermediate of the EMA on the 2 validation septuplets "
                 "(bicubic + blend 32.83 / 34.04 / 31.23): step 0 (the baseline floor, cv2 bicubic) 32.98 / 34.23 / "
                 "31.31; 100: 32.97 / 34.41 / 31.05; 200: 33.04 / 34.77 / 30.75; 300: 33.44 / 35.20 / 31.10; "

@@ -208,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         help="glibc malloc of every case process: default (the authors' main figures) or tuned (tune_malloc)",
     )
     ap.add_argument("--threads", type=int, help="torch threads per case process (default: torch's; the authors' 2)")
+    ap.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=("float32", "bfloat16"),
+        help="dtypes to run (default: float32, and bfloat16 where the CPU has native bf16 instructions: "
+        "emulated bf16 is many times slower and says nothing about the library)",
+    )
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per case after the warm-up (median)")
     ap.add_argument("--no-flops", action="store_true", help="skip the FLOP count (one call fewer)")
@@ -225,12 +232,21 @@ def main(argv: list[str] | None = None) -> int:
 
     # every case process starts from glibc's own settings; --malloc alone decides the condition
     env = {k: v for k, v in os.environ.items() if k not in (*_malloc._USER_SETTINGS, "STVSR_NO_MALLOC_TUNE")}
+    dtypes = args.dtypes
+    if dtypes is None:
+        from stvsr._device import cpu_has_native_bf16
+
+        dtypes = ["float32", "bfloat16"] if cpu_has_native_bf16() else ["float32"]
+        if "bfloat16" not in dtypes:
+            print("bfloat16 skipped: this CPU has no native bf16 instructions (pass --dtypes to force it)")
     rows, failures = [], 0
     for system in _systems(args.only):
         for case in _cases(system, args.quick):
             if args.authors and not case.get("anchors"):
                 continue
             for dtype in case.get("dtypes", ["float32"]):
+                if dtype not in dtypes:
+                    continue
                 cmd = [
                     sys.executable,
                     __file__,

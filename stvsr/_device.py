@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["AUTO", "auto_device", "auto_dtype", "cpu_has_native_bf16", "resolve_device"]
+__all__ = ["AUTO", "auto_device", "auto_dtype", "cpu_has_native_bf16", "resolve_device", "warn_if_emulated_bf16"]
 
 #: the device name that means "the best one available here"
 AUTO = "auto"
@@ -49,6 +49,28 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
         if sep and key.strip() == "flags":
             return bool({"avx512_bf16", "amx_bf16"} & set(value.split()))
     return False
+
+
+def warn_if_emulated_bf16(device: torch.device | str) -> bool:
+    """Warn (and return True) when bfloat16 autocast is asked for on a CPU without native bf16.
+
+    There every bf16 conv is emulated: a training step ran ~5x slower than in float32 on an
+    AVX2-only EPYC (``docs/training.md``), so ``--bf16`` is only worth it where
+    :func:`cpu_has_native_bf16` holds.
+    """
+    import warnings
+
+    import torch
+
+    if torch.device(device).type != "cpu" or cpu_has_native_bf16():
+        return False
+    warnings.warn(
+        "bf16 autocast on a CPU without native bf16 instructions (avx512_bf16 / amx_bf16) is emulated "
+        "and several times slower than float32: drop --bf16 on this machine",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return True
 
 
 def auto_dtype(device: torch.device) -> torch.dtype:

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import stvsr  # noqa: E402
+from stvsr._device import warn_if_emulated_bf16  # noqa: E402
 from stvsr.models.msmr import MsMr  # noqa: E402
 from stvsr.train.data import ClipBank, DataConfig, make_batch  # noqa: E402
 from stvsr.train.loop import EMA, cosine_lambda, export_fp16  # noqa: E402
@@ -106,8 +107,8 @@ def _trunk(model: MsMr, module: nn.Module, x: torch.Tensor, sh: float, sw: float
 
 @torch.no_grad()
 def head_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *, seed: int,
-               batch_size: int, device: torch.device | None) -> list[tuple[Any, ...]]:
-    """Inputs of the model's head for ``batches`` training batches, under bf16 autocast.
+               batch_size: int, device: torch.device | None, bf16: bool = False) -> list[tuple[Any, ...]]:
+    """Inputs of the model's head for ``batches`` training batches (bf16 autocast with ``bf16``), stored in bf16.
 
     Per batch: the fusion inputs of every key frame ``(B, T, C, 3, h, w)``, the insert-trunk inputs
     of every intermediate frame ``(B, M, C, h, w)`` (or None), their 8-bit targets and the scale.
@@ -131,7 +132,7 @@ def head_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *, s
             h2 = model.forward_resblocks_insert.register_forward_hook(
                 lambda m, a, o, got=yin: got.append(a[0].to(torch.bfloat16)))
             try:
-                with torch.autocast(batch.lr.device.type, dtype=torch.bfloat16):
+                with torch.autocast(batch.lr.device.type, dtype=torch.bfloat16, enabled=bf16):
                     model(batch.lr, scale=batch.scale, times=batch.times, clamp=False)
             finally:
                 h1.remove()
@@ -166,8 +167,9 @@ def head_step(model: MsMr, item: tuple[Any, ...]) -> torch.Tensor:
 # ----------------------------------------------------------------------------- stage 3 (insert)
 @torch.no_grad()
 def insert_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *, seed: int,
-                 batch_size: int, device: torch.device | None) -> list[tuple[Any, ...]]:
-    """Inputs of ``insert`` for every intermediate frame of ``batches`` training batches (bf16 autocast).
+                 batch_size: int, device: torch.device | None, bf16: bool = False) -> list[tuple[Any, ...]]:
+    """Inputs of ``insert`` for every intermediate frame of ``batches`` training batches (bf16 autocast
+    with ``bf16``).
 
     Per batch: one group per stamp ``t`` with the pairs of every clip stacked on the batch dim,
     ``(img_a, img_b, feat_a, feat_b, flows_ab, flows_ba, t, target)``: LR images ``(P, 3, h, w)``,
@@ -197,7 +199,7 @@ def insert_cache(model: MsMr, bank: ClipBank, data: DataConfig, batches: int, *,
             if not batch.times:
                 continue
             calls.clear()
-            with torch.autocast(batch.lr.device.type, dtype=torch.bfloat16):
+            with torch.autocast(batch.lr.device.type, dtype=torch.bfloat16, enabled=bf16):
                 model(batch.lr, scale=batch.scale, times=batch.times, clamp=False)
             k, n = len(batch.times), batch.lr.shape[1]
             gt = (batch.gt * 255).round().to(torch.uint8)
@@ -272,7 +274,7 @@ def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, t
         if not cache:  # insert's inputs do not depend on what this stage trains: one cache per generation
             tc = time.time()
             cache = insert_cache(model, bank, cfg, args.cache_batches, seed=args.seed + 300 + 1000 * generation,
-                                 batch_size=4, device=dev)
+                                 batch_size=4, device=dev, bf16=args.bf16)
             generation += 1
             log(f"stage3 cache {generation}: {len(cache)} batches in {time.time() - tc:.0f} s")
         model.train()
@@ -338,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-every", type=int, default=300)
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init-from", type=Path, help="start stage 2 from these weights (a previous session's export)")
+    ap.add_argument("--init-from", type=Path, help="start from these weights (a previous session's export)")
+    ap.add_argument("--init-stage", choices=("s1", "s2"), default="s2",
+                    help="with --init-from: the stage to continue with (s1: the head on cached inputs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-starts", type=int, nargs="+", default=[10, 60, 110, 160])
     ap.add_argument("--val-size", type=int, nargs=2, default=[256, 448], metavar=("H", "W"))
@@ -351,11 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.dry_run:  # every stage, a step or two, tiny crops: checks the recipe end to end
-        args.fit_steps, args.s1_crop, args.s2_crop, args.s2_steps, args.val_every = 2, 16, 16, 2, 1
+        args.fit_steps, args.s1_crop, args.s2_crop, args.val_every = 2, 16, 16, 1
+        args.s2_steps = min(args.s2_steps, 2)  # --s2-steps 0 (no stage 2) stays 0
         args.cache_batches, args.fit_crop, args.s3_crop = 2, 16, 16
         args.s3_minutes = args.s3_minutes and 1.0
         args.val_starts, args.val_size = [0], [32, 48]
     dev = torch.device(args.device)
+    if args.bf16:
+        warn_if_emulated_bf16(dev)
     if args.report is not None:
         from safetensors.torch import load_file
 
@@ -395,8 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         from safetensors.torch import load_file
 
         model.load_state_dict({k: v.float() for k, v in load_file(str(args.init_from)).items()})
-        state = {"stage": "s2", "step": 0}
-        log(f"warm restart from {args.init_from}")
+        state = {"stage": args.init_stage, "step": 0}
+        log(f"warm restart from {args.init_from} into stage {args.init_stage}")
         record("init", 0, evaluate(model, val))
     else:
         basicvsr = stvsr.load("basicvsr")
@@ -456,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
                 # refreshed with the current weights: the recurrent inputs drift as the head trains
                 tc = time.time()
                 cache = head_cache(model, bank, s1, args.cache_batches, seed=args.seed + 100 + 1000 * generation,
-                                   batch_size=4, device=dev)
+                                   batch_size=4, device=dev, bf16=args.bf16)
                 generation += 1
                 t_cache = time.time()
                 log(f"stage1 cache {generation}: {len(cache)} batches in {t_cache - tc:.0f} s")

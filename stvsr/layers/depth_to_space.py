@@ -24,7 +24,8 @@ sampled in float32 (normalised coordinates need more than 8 mantissa bits).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,7 @@ __all__ = [
     "ArbitraryDepthToSpace",
     "CascadeDepthToSpace",
     "OffsetResampler",
+    "exact_resampling",
     "ratio_grid",
     "sample_grid",
     "subpixel_coordinates",
@@ -83,6 +85,23 @@ def subpixel_coordinates(
     rw = torch.full((hh, ww), 1.0 / ratio_w, dtype=torch.float64, device=device)
     rh = torch.full((hh, ww), 1.0 / ratio_h, dtype=torch.float64, device=device)
     return torch.stack((rw, rh, fy, fx), dim=0)[None]
+
+
+def exact_resampling(
+    r: int, scale: tuple[float, float], map_size: tuple[int, int], out_size: tuple[int, int]
+) -> str:
+    """How :class:`CascadeDepthToSpace` resamples its x``r`` map of ``map_size`` to ``out_size``.
+
+    The bilinear positions ``(j + .5) / rho - .5`` with ``rho = scale / r`` are the map's own
+    pixels when ``rho = 1`` (``"same"``: a crop) and the centres of its 2x2 blocks when
+    ``rho = 1/2`` (``"pool2"``: 2x2 average pooling), in both axes and inside the map; anything
+    else needs ``grid_sample`` (``"grid"``). The shortcuts are the same sums without the
+    interpolation weights' rounding (to ~1e-7 of the grid path).
+    """
+    for how, rho in (("same", 1.0), ("pool2", 0.5)):
+        if all(s / r == rho and o / rho <= n for s, n, o in zip(scale, map_size, out_size)):
+            return how
+    return "grid"
 
 
 def sample_grid(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -166,7 +185,7 @@ class _FuseHead(nn.Module):
     # provided by each variant: the scale-aware input conv, the x2/x4/x8 branches, the grid builder
     spacial_adaptive_conv: nn.Module
     cascade_ps_result: nn.Module
-    grids: Callable[..., list[torch.Tensor]]
+    grids: Callable[..., Sequence[torch.Tensor | None]]
 
     def _init_head(self, mid_channels: int, num_experts: int, out_channels: int) -> None:
         c = mid_channels
@@ -189,13 +208,16 @@ class _FuseHead(nn.Module):
         scale_h: float,
         scale_w: float,
         out_size: tuple[int, int],
-        grids: list[torch.Tensor] | None = None,
+        grids: Sequence[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         # subclasses define spacial_adaptive_conv, cascade_ps_result (3 maps) and grids()
         if grids is None:
             grids = self.grids((x.shape[-2], x.shape[-1]), scale_h, scale_w, out_size, x)
         feat = self.spacial_adaptive_conv(x, scale_h, scale_w)
-        maps = [sample_grid(m, g) for m, g in zip(self.cascade_ps_result(feat), grids)]
+        maps = []
+        for m, g in zip(self.cascade_ps_result(feat), grids):
+            assert g is not None  # only CascadeDepthToSpace skips grids, in its own forward
+            maps.append(sample_grid(m, g))
         return self._fuse(maps, scale_h, scale_w)
 
 
@@ -220,12 +242,52 @@ class CascadeDepthToSpace(_FuseHead):
 
     def grids(
         self, lr_size: tuple[int, int], scale_h: float, scale_w: float, out_size: tuple[int, int], like: torch.Tensor
-    ) -> list[torch.Tensor]:
-        """The three float64 ``(1, H, W, 2)`` sampling grids (reusable for every frame of a call)."""
+    ) -> list[torch.Tensor | None]:
+        """The three float64 ``(1, H, W, 2)`` sampling grids (reusable for every frame of a call);
+        ``None`` for a branch that :func:`exact_resampling` takes without a grid."""
         h, w = lr_size
         return [
-            ratio_grid(out_size, scale_h / r, scale_w / r, (r * h, r * w), device=like.device) for r in _BRANCHES
+            None
+            if exact_resampling(r, (scale_h, scale_w), (r * h, r * w), out_size) != "grid"
+            else ratio_grid(out_size, scale_h / r, scale_w / r, (r * h, r * w), device=like.device)
+            for r in _BRANCHES
         ]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        scale_h: float,
+        scale_w: float,
+        out_size: tuple[int, int],
+        grids: Sequence[torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if grids is None:
+            grids = self.grids((h, w), scale_h, scale_w, out_size, x)
+        oh, ow = out_size
+        branches = cast(_Branches, self.cascade_ps_result)
+        x2 = branches.ps_x2(self.spacial_adaptive_conv(x, scale_h, scale_w))
+        x4 = branches.ps_x4(x2)
+        maps = []
+        for r, grid in zip(_BRANCHES, grids):
+            how = exact_resampling(r, (scale_h, scale_w), (r * h, r * w), out_size)
+            if how == "pool2" and r == 8:
+                # a shuffle whose 2x2 blocks are then averaged is one conv with the 4 phases' mean weights
+                # (x4 fewer output channels, no x8 map: ~30% of msmr_fix's time at x4)
+                conv = cast(PixelShufflePack, branches.ps_x8).upsample_conv
+                weight = conv.weight.unflatten(0, (-1, 4)).mean(1)
+                bias = None if conv.bias is None else conv.bias.unflatten(0, (-1, 4)).mean(1)
+                maps.append(F.conv2d(x4, weight, bias, padding=conv.padding)[..., :oh, :ow])
+                continue
+            m = x2 if r == 2 else x4 if r == 4 else branches.ps_x8(x4)
+            if how == "same":
+                maps.append(m[..., :oh, :ow])
+            elif how == "pool2":
+                maps.append(F.avg_pool2d(m, 2)[..., :oh, :ow])
+            else:
+                assert grid is not None
+                maps.append(sample_grid(m, grid))
+        return self._fuse(maps, scale_h, scale_w)
 
 
 class ArbitraryDepthToSpace(_FuseHead):

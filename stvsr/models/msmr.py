@@ -417,7 +417,7 @@ class MsMr(StvsrModel):
 
     def _upsampler_grids(
         self, lr_size: tuple[int, int], sh: float, sw: float, out_size: tuple[int, int], like: torch.Tensor, compat: bool
-    ) -> list[torch.Tensor]:
+    ) -> Sequence[torch.Tensor | None]:
         up = self.arb_upample
         if isinstance(up, ArbitraryDepthToSpace):
             return up.grids(lr_size, sh, sw, out_size, like, authors_compat=compat)

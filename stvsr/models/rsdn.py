@@ -99,10 +99,15 @@ class _Cell(nn.Module):
         ref: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         # hidden-state adaptation: a per-pixel 3x3 filter from the LR frame, applied depthwise
-        b, c, h, w = hidden.shape
+        h, w = hidden.shape[-2:]
         kernel = F.leaky_relu(self.forget(ref), 0.1)  # (B, 9, H, W), taps row-major
-        taps = F.unfold(hidden, 3, padding=1).view(b, c, 9, h, w)
-        sim = torch.sigmoid(torch.einsum("bckhw,bkhw->bchw", taps, kernel))
+        # nine shifted multiply-adds: an unfold + einsum becomes a bmm batched over pixels (~5% of FMU)
+        padded = F.pad(hidden, (1, 1, 1, 1))
+        acc = padded[..., :h, :w] * kernel[:, :1]
+        for k in range(1, 9):
+            dy, dx = divmod(k, 3)
+            acc = acc + padded[..., dy : dy + h, dx : dx + w] * kernel[:, k : k + 1]
+        sim = torch.sigmoid(acc)
         hidden = sim * hidden
         hd = F.leaky_relu(self.conv_d(torch.cat((d, hidden, od), dim=1)), 0.1)
         hs = F.leaky_relu(self.conv_s(torch.cat((s, hidden, os_), dim=1)), 0.1)

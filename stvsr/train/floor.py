@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stvsr._device import resolve_device
+from stvsr._device import resolve_device, warn_if_emulated_bf16
 from stvsr.train.data import Batch, ClipBank, DataConfig, make_batch
 from stvsr.train.loop import EMA, atomic_save, cosine_lambda, export_fp16
 from stvsr.train.validation import RunLog, baseline_scores, build_val, evaluate, grid_report
@@ -115,6 +115,8 @@ def train_from_floor(recipe: FloorRecipe, args: argparse.Namespace) -> int:
         return _report(recipe, args)
 
     dev = resolve_device(args.device, "--device")
+    if args.bf16:
+        warn_if_emulated_bf16(dev)
     log = RunLog(args.out)
     torch.manual_seed(args.seed)
     data = recipe.data(args)

@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from stvsr._device import warn_if_emulated_bf16
 from stvsr.train.config import TrainConfig, validate_config
 from stvsr.train.data import Batch, ClipBank, make_batch
 from stvsr.train.objectives import build_objective
@@ -338,6 +339,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, max_steps: int | None = Non
         atomic_save(state, last)
 
     losses: list[float] = []
+    if cfg.bf16:
+        warn_if_emulated_bf16(device)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
     t_start = time.perf_counter()
     while step < end:

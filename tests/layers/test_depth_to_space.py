@@ -8,6 +8,7 @@ from stvsr.layers.depth_to_space import (
     ArbitraryDepthToSpace,
     CascadeDepthToSpace,
     OffsetResampler,
+    exact_resampling,
     ratio_grid,
     sample_grid,
     subpixel_coordinates,
@@ -108,3 +109,40 @@ def test_bfloat16_close_to_float32() -> None:
         got = m.to(torch.bfloat16)(x.bfloat16(), 2.5, 3.3, (15, 23))
     assert got.dtype == torch.bfloat16
     assert (got.float() - ref).abs().max() < 0.1 * max(1.0, float(ref.abs().max()))
+
+
+def _cascade_by_grids(m: CascadeDepthToSpace, x: torch.Tensor, scale: float, size: tuple[int, int]) -> torch.Tensor:
+    """The cascade as written: three shuffled maps, each bilinearly sampled by its grid."""
+    h, w = x.shape[-2:]
+    b = m.cascade_ps_result
+    x2 = b.ps_x2(m.spacial_adaptive_conv(x, scale, scale))
+    x4 = b.ps_x4(x2)
+    maps = [
+        sample_grid(mp, ratio_grid(size, scale / r, scale / r, (r * h, r * w)))
+        for r, mp in ((2, x2), (4, x4), (8, b.ps_x8(x4)))
+    ]
+    return m._fuse(maps, scale, scale)
+
+
+@pytest.mark.parametrize("scale,size", [(4.0, (24, 28)), (4.0, (23, 27)), (2.0, (12, 14)), (1.0, (6, 7)), (3.0, (18, 21))])
+def test_cascade_shortcuts_equal_the_grid_path_float64(scale: float, size: tuple[int, int]) -> None:
+    """Crops and 2x2 pooling (and the x8 shuffle folded into one conv) where the grids hit pixels or
+    block centres: the same values as sampling every map, in float64, with gradients."""
+    torch.manual_seed(0)
+    m = CascadeDepthToSpace(16, 8).double()
+    x = torch.randn(2, 16, 6, 7, dtype=torch.float64, requires_grad=True)
+    got = m(x, scale, scale, size)
+    ref = _cascade_by_grids(m, x, scale, size)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-11)
+    g_got = torch.autograd.grad(got.square().sum(), [x, *m.parameters()])
+    g_ref = torch.autograd.grad(ref.square().sum(), [x, *m.parameters()])
+    for a, b in zip(g_got, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_exact_resampling_cases() -> None:
+    assert [exact_resampling(r, (4.0, 4.0), (r * 6, r * 7), (24, 28)) for r in (2, 4, 8)] == ["grid", "same", "pool2"]
+    assert [exact_resampling(r, (2.0, 2.0), (r * 6, r * 7), (12, 14)) for r in (2, 4, 8)] == ["same", "pool2", "grid"]
+    assert exact_resampling(8, (4.0, 3.0), (48, 56), (24, 21)) == "grid"  # one axis off
+    assert exact_resampling(4, (4.0, 4.0), (24, 28), (24, 30)) == "grid"  # would read past the map
+    assert exact_resampling(8, (4.0, 4.0), (48, 56), (25, 28)) == "grid"

@@ -58,6 +58,15 @@ def test_staged_training_dry_run_runs_every_stage(clips: tuple[Path, Path], tmp_
     s3 = [h for h in json.loads((out / "history.json").read_text()) if h["stage"] == "s3"]
     assert all({"grid_mean", "grid_min"} <= set(h) for h in s3)
 
+    # a later session: continue the head stage from that export (no stage 0, no stage 2)
+    again = tmp_path / "again"
+    _run([sys.executable, "tools/train_msmr_staged.py", "--variant", "arb", "--data", str(train), "--val", str(val),
+          "--out", str(again), "--dry-run", "--init-from", str(out / "final.safetensors"), "--init-stage", "s1",
+          "--s2-steps", "0"])
+    stages = [h["stage"] for h in json.loads((again / "history.json").read_text())]
+    assert stages[0] == "init" and "s1" in stages and not {"s0", "s0-start", "s2-ema-final"} & set(stages)
+    assert "into stage s1" in (again / "log.txt").read_text() and (again / "final.safetensors").exists()
+
 
 def _staged_tool() -> Any:
     spec = importlib.util.spec_from_file_location("train_msmr_staged", ROOT / "tools" / "train_msmr_staged.py")

@@ -380,3 +380,19 @@ def test_failed_calibration_is_not_retried() -> None:
     model(torch.rand(1, 2, 3, 4, 4))
     meter.stop()
     meter.detach()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_training_on_a_cpu_without_bf16_warns(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    """--bf16 where every bf16 conv is emulated (several times slower) says so; native CPUs and GPUs stay silent."""
+    import warnings
+
+    import stvsr._device as dev
+
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda cpuinfo=None: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert dev.warn_if_emulated_bf16("cpu") is (not native)
+        assert dev.warn_if_emulated_bf16(torch.device("cuda")) is False
+    msgs = [str(w.message) for w in caught]
+    assert (len(msgs) == 1 and "emulated" in msgs[0] and "--bf16" in msgs[0]) if not native else not msgs

@@ -88,7 +88,7 @@ def test_insert_cache_reproduces_the_models_intermediate_frames(clips: tuple[Pat
         p.data.add_(0.01 * torch.randn_like(p))
     bank = ClipBank((str(train),), max_side=72)
     cfg = DataConfig(paths=(str(train),), keys=3, degradation="bi", scale=2.0, time="fixed", lr_crop=16)
-    cache = tool.insert_cache(model, bank, cfg, 1, seed=5, batch_size=2, device=None)
+    cache = tool.insert_cache(model, bank, cfg, 1, seed=5, batch_size=2, device=None, bf16=True)  # as `full`
     batch = make_batch(bank, cfg, seed=5, step=0, batch_size=2)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         full = model(batch.lr, scale=batch.scale, times=times, clamp=False).float()

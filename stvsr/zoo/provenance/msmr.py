@@ -111,14 +111,14 @@ _ZOO: dict[str, dict[str, Any]] = {
         "grid": {
             "dataset": "Vid4 (evaluation only, never trained on), nonuplets: centre 448x256 crops of 9 frames starting "
             "every 12 frames (calendar 0/12/24, city 0/12/24, foliage and walk 0/12/24/36), LR keys 0, 4, 8",
-            "psnr": 23.23,
+            "psnr": 23.35,
             "ssim": None,
-            "protocol": "stvsr.train.validation.grid_report (tools/train_msmr_staged.py --report WEIGHTS --val CLIP "
-            "--val-starts ...): MATLAB-bicubic keys at 1/s, 8-bit, t = 0.25 / 0.5 / 0.75 between them, Y; mean over "
-            "the 12 intermediate cells 23.23 against bicubic + blend 21.37. Gain per cell (mean over the 4 clips), "
-            "t = 0.25 / 0.5 / 0.75: x2 +2.34 / +3.77 / +2.37, x2.5 +1.59 / +2.57 / +1.63, x3 +1.39 / +2.18 / +1.42, "
-            "x4 +0.90 / +1.36 / +0.85; every cell of every clip is ahead (smallest: city x2 t = 0.25, +0.32). Keys "
-            "(t = 0): +3.07 / +0.74 / +1.19 / +0.95 at x2 / 2.5 / 3 / 4",
+            "protocol": "stvsr.train.validation.grid_report (per Vid4 clip, centre 256x448 crops): MATLAB-bicubic keys at "
+            "1/s, 8-bit, t = 0.25 / 0.5 / 0.75 between them, Y; mean over the 12 intermediate cells 23.35 against "
+            "bicubic + blend 21.37 (session 9's file; the session-5 file 23.23). Gain per cell (mean over the 4 clips), "
+            "t = 0.25 / 0.5 / 0.75: x2 +2.49 / +3.90 / +2.59, x2.5 +1.66 / +2.64 / +1.73, x3 +1.51 / +2.29 / +1.54, "
+            "x4 +1.00 / +1.46 / +0.98; every intermediate cell of every clip is ahead (smallest: city x2 t = 0.25, "
+            "+0.48). Keys (t = 0): +3.26 / +0.78 / +1.29 / +1.03 at x2 / 2.5 / 3 / 4 (city at x2.5: -0.58)",
         },
     },
 }
@@ -141,7 +141,7 @@ for _variant, _info in _ZOO.items():
                 "on held-out footage +2.65 dB (fix) / +2.70 dB (arb) over bicubic + linear blend at x4 / x2, on whole "
                 "Vid4 +1.19 / +1.22 dB; below rife_basicvsr (26.46 on Vid4) and the authors' weights (26.87). "
                 "msmr_arb beats bicubic + blend at every cell of scales {2, 2.5, 3, 4} x t {0.25, 0.5, 0.75} on Vid4 "
-                "nonuplets (+0.85 to +3.77 dB), but not at t = 0.25 / 0.75 on the held-out Megamind nonuplets (one "
+                "nonuplets (+0.98 to +3.90 dB), but not at t = 0.25 / 0.75 on the held-out Megamind nonuplets (one "
                 "spans a scene cut, the others uneven motion, where the blend's bias to the nearer key wins and "
                 "insert, which sees t only through how far it splats, does not). Continue with tools/train_msmr_staged.py "
                 "--init-from, tools/gpu_recipe.sh on a GPU, or convert the authors' weights",

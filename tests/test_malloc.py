@@ -110,7 +110,8 @@ def test_freed_blocks_are_reused_without_page_faults():
         return float(out.stdout.strip().splitlines()[-1])
 
     default, tuned = faults("default"), faults("tuned")
-    assert default > 500
+    # ~640 alone; fewer under parallel load (475 in one CI run on an EPYC), hence a loose floor
+    assert default > 200
     assert tuned < default / 20
 
 

@@ -210,15 +210,26 @@ class _FuseHead(nn.Module):
         out_size: tuple[int, int],
         grids: Sequence[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
-        # subclasses define spacial_adaptive_conv, cascade_ps_result (3 maps) and grids()
+        # subclasses define spacial_adaptive_conv, cascade_ps_result, grids() and _maps()
         if grids is None:
             grids = self.grids((x.shape[-2], x.shape[-1]), scale_h, scale_w, out_size, x)
         feat = self.spacial_adaptive_conv(x, scale_h, scale_w)
+        return self._fuse(self._maps(feat, grids, scale_h, scale_w, out_size), scale_h, scale_w)
+
+    def _maps(
+        self,
+        feat: torch.Tensor,
+        grids: Sequence[torch.Tensor | None],
+        scale_h: float,
+        scale_w: float,
+        out_size: tuple[int, int],
+    ) -> list[torch.Tensor]:
+        """The three branch maps of ``feat`` resampled to ``out_size``: each sampled by its grid."""
         maps = []
         for m, g in zip(self.cascade_ps_result(feat), grids):
-            assert g is not None  # only CascadeDepthToSpace skips grids, in its own forward
+            assert g is not None  # only CascadeDepthToSpace skips grids, in its own _maps
             maps.append(sample_grid(m, g))
-        return self._fuse(maps, scale_h, scale_w)
+        return maps
 
 
 class CascadeDepthToSpace(_FuseHead):
@@ -253,27 +264,26 @@ class CascadeDepthToSpace(_FuseHead):
             for r in _BRANCHES
         ]
 
-    def forward(
+    def _maps(
         self,
-        x: torch.Tensor,
+        feat: torch.Tensor,
+        grids: Sequence[torch.Tensor | None],
         scale_h: float,
         scale_w: float,
         out_size: tuple[int, int],
-        grids: Sequence[torch.Tensor | None] | None = None,
-    ) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if grids is None:
-            grids = self.grids((h, w), scale_h, scale_w, out_size, x)
+    ) -> list[torch.Tensor]:
+        """As :meth:`_FuseHead._maps`, with the :func:`exact_resampling` shortcuts where they apply."""
+        h, w = feat.shape[-2:]
         oh, ow = out_size
         branches = cast(_Branches, self.cascade_ps_result)
-        x2 = branches.ps_x2(self.spacial_adaptive_conv(x, scale_h, scale_w))
+        x2 = branches.ps_x2(feat)
         x4 = branches.ps_x4(x2)
         maps = []
         for r, grid in zip(_BRANCHES, grids):
             how = exact_resampling(r, (scale_h, scale_w), (r * h, r * w), out_size)
             if how == "pool2" and r == 8:
                 # a shuffle whose 2x2 blocks are then averaged is one conv with the 4 phases' mean weights
-                # (x4 fewer output channels, no x8 map: ~30% of msmr_fix's time at x4)
+                # (x4 fewer output channels and no x8 map, 212 MB per frame at 576x720)
                 conv = cast(PixelShufflePack, branches.ps_x8).upsample_conv
                 weight = conv.weight.unflatten(0, (-1, 4)).mean(1)
                 bias = None if conv.bias is None else conv.bias.unflatten(0, (-1, 4)).mean(1)
@@ -287,7 +297,7 @@ class CascadeDepthToSpace(_FuseHead):
             else:
                 assert grid is not None
                 maps.append(sample_grid(m, grid))
-        return self._fuse(maps, scale_h, scale_w)
+        return maps
 
 
 class ArbitraryDepthToSpace(_FuseHead):

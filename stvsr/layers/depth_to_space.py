@@ -24,13 +24,16 @@ sampled in float32 (normalised coordinates need more than 8 mantissa bits).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
+from stvsr._validate import tracing
 from stvsr.layers.blocks import PixelShufflePack
 from stvsr.layers.scale_aware import SAAdapt, SAConv
 
@@ -38,7 +41,9 @@ __all__ = [
     "ArbitraryDepthToSpace",
     "CascadeDepthToSpace",
     "OffsetResampler",
+    "block_taps",
     "exact_resampling",
+    "fold_shuffle",
     "ratio_grid",
     "sample_grid",
     "subpixel_coordinates",
@@ -102,6 +107,75 @@ def exact_resampling(
         if all(s / r == rho and o / rho <= n for s, n, o in zip(scale, map_size, out_size)):
             return how
     return "grid"
+
+
+def block_taps(
+    grid: torch.Tensor, r: int, scale: tuple[float, float], map_size: tuple[int, int]
+) -> torch.Tensor | None:
+    """The bilinear taps of ``grid`` on an x``r`` pixel-shuffled map, where they stay in one LR pixel.
+
+    ``grid``: ``(1, H, W, 2)`` (``align_corners=True`` units) sampling a map of ``map_size = (r h, r w)``
+    made by a pixel shuffle of an ``(h, w)`` map. With integer ``scale = (s_h, s_w)`` output pixel
+    ``(s_h y + v, s_w x + u)`` may read shuffle phases of LR pixel ``(y, x)`` only, with weights that
+    depend on ``(v, u)`` alone (a branch whose positions and learned offsets repeat every LR pixel).
+    Then the result is ``(s_h s_w, r r)`` float64: row ``v s_w + u`` holds the weights of the ``r r``
+    phases, and :func:`fold_shuffle` computes the resampled map without the x``r`` map. ``None``
+    where that does not hold (non-integer scale, a tap in a neighbouring pixel or outside the map,
+    positions that do not repeat, or no saving: ``s_h s_w >= r r``).
+    """
+    sh, sw = scale
+    # grid.requires_grad: the offsets train, and taps read from the grid would cut their gradient
+    if not (sh.is_integer() and sw.is_integer()) or sh * sw >= r * r or grid.requires_grad:
+        return None
+    sh_i, sw_i = int(sh), int(sw)
+    (hh, ww), (mh, mw) = grid.shape[1:3], map_size
+    if not (sh_i <= hh <= sh_i * (mh // r) and sw_i <= ww <= sw_i * (mw // r)):
+        return None
+    g = grid[0].double()
+    pos = torch.stack(((g[..., 1] + 1) * (mh - 1) / 2, (g[..., 0] + 1) * (mw - 1) / 2))  # (2, H, W): y, x
+    block_y = torch.arange(hh, dtype=torch.float64, device=g.device).div(sh_i, rounding_mode="floor")
+    block_x = torch.arange(ww, dtype=torch.float64, device=g.device).div(sw_i, rounding_mode="floor")
+    pos[0] -= r * block_y[:, None]
+    pos[1] -= r * block_x[None, :]
+    first = pos[:, :sh_i, :sw_i]
+    # positions are periodic by construction; float32 grids carry ~1e-4 px of rounding at x8 sizes
+    period = first.repeat(1, -(-hh // sh_i), -(-ww // sw_i))[:, :hh, :ww]
+    if (pos - period).abs().max() > 1e-3:
+        return None
+    taps = torch.zeros(sh_i * sw_i, r * r, dtype=torch.float64)
+    for v in range(sh_i):
+        for u in range(sw_i):
+            y, x = float(first[0, v, u]), float(first[1, v, u])
+            y0, x0 = math.floor(y), math.floor(x)
+            for dy, wy in ((0, 1 - (y - y0)), (1, y - y0)):
+                for dx, wx in ((0, 1 - (x - x0)), (1, x - x0)):
+                    if wy * wx == 0:
+                        continue
+                    if not (0 <= y0 + dy < r and 0 <= x0 + dx < r):
+                        return None
+                    taps[v * sw_i + u, (y0 + dy) * r + x0 + dx] += wy * wx
+    return taps
+
+
+def fold_shuffle(
+    x: torch.Tensor, conv: nn.Conv2d, r: int, taps: torch.Tensor, scale: tuple[float, float], out_size: tuple[int, int]
+) -> torch.Tensor:
+    """``conv`` + x``r`` pixel shuffle + the resampling :func:`block_taps` describes, as one conv.
+
+    ``x (B, C_in, h, w)`` -> ``(B, C, H, W)`` with ``C = conv.out_channels / r**2``: the taps are
+    linear in the shuffle's phases, so they fold into the conv's weights (``s_h s_w`` phases per
+    channel instead of ``r**2``) and a depth-to-space by ``(s_h, s_w)`` follows.
+    """
+    sh, sw = int(scale[0]), int(scale[1])
+    dtype = conv.weight.dtype
+    work = torch.promote_types(dtype, torch.float32)  # half weights: the tap sums in float32
+    t = taps.to(device=conv.weight.device, dtype=work)
+    weight = torch.einsum("pk,ck...->cp...", t, conv.weight.to(work).unflatten(0, (-1, r * r)))
+    weight = weight.flatten(0, 1).to(dtype)
+    bias = None if conv.bias is None else (conv.bias.to(work).unflatten(0, (-1, r * r)) @ t.T).flatten().to(dtype)
+    y = F.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding)
+    y = rearrange(y, "b (c v u) h w -> b c (h v) (w u)", v=sh, u=sw)
+    return y[..., : out_size[0], : out_size[1]]
 
 
 def sample_grid(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -182,10 +256,12 @@ class _Branches(nn.Module):
 class _FuseHead(nn.Module):
     """Shared tail: per-channel fusion of the 3 resampled maps, scale-aware adapter, conv to RGB."""
 
-    # provided by each variant: the scale-aware input conv, the x2/x4/x8 branches, the grid builder
+    # provided by each variant: the scale-aware input conv, the x2/x4/x8 branches, the grid builder and
+    # _maps(feat, grids, scale_h, scale_w, out_size) -> the three branch maps resampled to out_size
     spacial_adaptive_conv: nn.Module
     cascade_ps_result: nn.Module
     grids: Callable[..., Sequence[torch.Tensor | None]]
+    _maps: Callable[..., list[torch.Tensor]]
 
     def _init_head(self, mid_channels: int, num_experts: int, out_channels: int) -> None:
         c = mid_channels
@@ -210,26 +286,10 @@ class _FuseHead(nn.Module):
         out_size: tuple[int, int],
         grids: Sequence[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
-        # subclasses define spacial_adaptive_conv, cascade_ps_result, grids() and _maps()
         if grids is None:
             grids = self.grids((x.shape[-2], x.shape[-1]), scale_h, scale_w, out_size, x)
         feat = self.spacial_adaptive_conv(x, scale_h, scale_w)
         return self._fuse(self._maps(feat, grids, scale_h, scale_w, out_size), scale_h, scale_w)
-
-    def _maps(
-        self,
-        feat: torch.Tensor,
-        grids: Sequence[torch.Tensor | None],
-        scale_h: float,
-        scale_w: float,
-        out_size: tuple[int, int],
-    ) -> list[torch.Tensor]:
-        """The three branch maps of ``feat`` resampled to ``out_size``: each sampled by its grid."""
-        maps = []
-        for m, g in zip(self.cascade_ps_result(feat), grids):
-            assert g is not None  # only CascadeDepthToSpace skips grids, in its own _maps
-            maps.append(sample_grid(m, g))
-        return maps
 
 
 class CascadeDepthToSpace(_FuseHead):
@@ -282,12 +342,11 @@ class CascadeDepthToSpace(_FuseHead):
         for r, grid in zip(_BRANCHES, grids):
             how = exact_resampling(r, (scale_h, scale_w), (r * h, r * w), out_size)
             if how == "pool2" and r == 8:
-                # a shuffle whose 2x2 blocks are then averaged is one conv with the 4 phases' mean weights
+                # a shuffle whose 2x2 blocks are then averaged: one conv with the 4 phases' mean weights
                 # (x4 fewer output channels and no x8 map, 212 MB per frame at 576x720)
                 conv = cast(PixelShufflePack, branches.ps_x8).upsample_conv
-                weight = conv.weight.unflatten(0, (-1, 4)).mean(1)
-                bias = None if conv.bias is None else conv.bias.unflatten(0, (-1, 4)).mean(1)
-                maps.append(F.conv2d(x4, weight, bias, padding=conv.padding)[..., :oh, :ow])
+                mean = torch.full((1, 4), 0.25, dtype=torch.float64)
+                maps.append(fold_shuffle(x4, conv, 2, mean, (1.0, 1.0), out_size))
                 continue
             m = x2 if r == 2 else x4 if r == 4 else branches.ps_x8(x4)
             if how == "same":
@@ -343,4 +402,33 @@ class ArbitraryDepthToSpace(_FuseHead):
             mlp = (round(rho_h * size_b[0]), round(rho_w * size_b[1])) if authors_compat else None
             out.append(self.sa_up.grid(size_b, rho_h, rho_w, out_size, like, mlp_size=mlp))
         return out
+
+    def _maps(
+        self,
+        feat: torch.Tensor,
+        grids: Sequence[torch.Tensor | None],
+        scale_h: float,
+        scale_w: float,
+        out_size: tuple[int, int],
+    ) -> list[torch.Tensor]:
+        """The three branch maps of ``feat`` resampled to ``out_size``, each by its grid.
+
+        Where a grid reads every shuffle block from its own LR pixel (:func:`block_taps`; with the
+        zoo's weights: x8 at x4, x4 and x8 at x2 and x3) the branch is one folded conv
+        (:func:`fold_shuffle`): at x4 it skips the x8 branch's 64 -> 2,048 conv and its 212 MB map
+        per 576x720 frame. The same sums as the grid path, without its float32 coordinate rounding.
+        """
+        h, w = feat.shape[-2:]
+        branches = cast(_Branches, self.cascade_ps_result)
+        maps = []
+        for r, grid in zip(_BRANCHES, grids):
+            assert grid is not None
+            pack = cast(PixelShufflePack, getattr(branches, f"ps_x{r}"))
+            # the taps are read from the grid's values, which a tracer cannot branch on
+            taps = None if tracing() else block_taps(grid, r, (scale_h, scale_w), (r * h, r * w))
+            if taps is None:
+                maps.append(sample_grid(pack(feat), grid))
+            else:
+                maps.append(fold_shuffle(feat, pack.upsample_conv, r, taps, (scale_h, scale_w), out_size))
+        return maps
 

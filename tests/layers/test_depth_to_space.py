@@ -3,12 +3,16 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stvsr.layers.depth_to_space import (
     ArbitraryDepthToSpace,
     CascadeDepthToSpace,
     OffsetResampler,
+    block_taps,
     exact_resampling,
+    fold_shuffle,
     ratio_grid,
     sample_grid,
     subpixel_coordinates,
@@ -146,3 +150,106 @@ def test_exact_resampling_cases() -> None:
     assert exact_resampling(8, (4.0, 3.0), (48, 56), (24, 21)) == "grid"  # one axis off
     assert exact_resampling(4, (4.0, 4.0), (24, 28), (24, 30)) == "grid"  # would read past the map
     assert exact_resampling(8, (4.0, 4.0), (48, 56), (25, 28)) == "grid"
+
+
+# ----------------------------------------------------------------------------- arbitrary upsampler: folded branches
+def _arbitrary_with_offset(dx: float, dy: float, seed: int = 0) -> ArbitraryDepthToSpace:
+    """A float64 upsampler whose learned offset is the constant ``(dx, dy)`` (input pixels of each branch)."""
+    torch.manual_seed(seed)
+    m = ArbitraryDepthToSpace(16, 8).double().eval()
+    with torch.no_grad():
+        m.sa_up.offset.weight.zero_()
+        m.sa_up.offset.bias.copy_(torch.tensor([dx, dy], dtype=torch.float64))
+    return m
+
+
+def _arbitrary_by_grids(m: ArbitraryDepthToSpace, x: torch.Tensor, sh: float, sw: float, size: tuple[int, int]) -> torch.Tensor:
+    """The arbitrary upsampler as written: three shuffled maps, each sampled by its learned grid."""
+    grids = m.grids((x.shape[-2], x.shape[-1]), sh, sw, size, x)
+    feat = m.spacial_adaptive_conv(x, sh, sw)
+    b = m.cascade_ps_result
+    maps = [sample_grid(getattr(b, f"ps_x{r}")(feat), g) for r, g in zip((2, 4, 8), grids)]
+    return m._fuse(maps, sh, sw)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dx=st.floats(-0.7, 0.7), dy=st.floats(-0.7, 0.7),
+    sh=st.sampled_from([1.0, 2.0, 3.0, 4.0, 2.5]), sw=st.sampled_from([2.0, 3.0, 4.0, 3.5]),
+    h=st.integers(3, 7), w=st.integers(3, 7), even=st.booleans(),
+)
+def test_arbitrary_folded_branches_equal_the_grid_path_float64(
+    dx: float, dy: float, sh: float, sw: float, h: int, w: int, even: bool
+) -> None:
+    """Whatever the offsets, scales and sizes: folded or sampled, the same values in float64."""
+    m = _arbitrary_with_offset(dx, dy)
+    size = (round(sh * h), round(sw * w))
+    if even:  # what MsMr asks for
+        size = (size[0] + size[0] % 2, size[1] + size[1] % 2)
+    x = torch.randn(2, 16, h, w, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x, sh, sw, size), _arbitrary_by_grids(m, x, sh, sw, size), rtol=0, atol=1e-10)
+
+
+def test_arbitrary_fold_applies_where_taps_stay_in_the_pixel() -> None:
+    # x4: the x8 branch reads positions 2j + .5 + d, in its own 8x8 block for |d| < .5; the x4 branch
+    # reads j + d, a neighbouring block for any d != 0
+    x = torch.randn(1, 16, 5, 6, dtype=torch.float64)
+    m = _arbitrary_with_offset(0.3, -0.2).requires_grad_(False)
+    grids = m.grids((5, 6), 4.0, 4.0, (20, 24), x)
+    taps = [block_taps(g, r, (4.0, 4.0), (r * 5, r * 6)) for r, g in zip((2, 4, 8), grids)]
+    assert taps[0] is None and taps[1] is None and taps[2] is not None
+    assert taps[2].shape == (16, 64)
+    torch.testing.assert_close(taps[2].sum(1), torch.ones(16, dtype=torch.float64))
+    # output phase (0, 0) reads y = .5 - .2 = .3, x = .5 + .3 = .8 of its block: rows 0-1, columns 0-1
+    row = taps[2][0].view(8, 8)
+    expected = torch.tensor([[0.7 * 0.2, 0.7 * 0.8], [0.3 * 0.2, 0.3 * 0.8]], dtype=torch.float64)
+    torch.testing.assert_close(row[:2, :2], expected)
+    assert row[2:].abs().sum() == 0 and row[:, 2:].abs().sum() == 0
+    # at x2 the x4 and x8 branches fold; a tap past the block (d = .6 at x4 reads column 7 + .1) does not
+    grids2 = m.grids((5, 6), 2.0, 2.0, (10, 12), x)
+    assert [block_taps(g, r, (2.0, 2.0), (r * 5, r * 6)) is not None for r, g in zip((2, 4, 8), grids2)] == [False, True, True]
+    far = _arbitrary_with_offset(0.6, 0.0).requires_grad_(False)
+    assert block_taps(far.grids((5, 6), 4.0, 4.0, (20, 24), x)[2], 8, (4.0, 4.0), (40, 48)) is None
+    # the forward takes the fold: the x8 branch's conv (64 -> 2,048 in MsMr) never runs at x4
+    calls: list[int] = []
+    m.cascade_ps_result.ps_x8.register_forward_hook(lambda *a: calls.append(8))
+    m.cascade_ps_result.ps_x4.register_forward_hook(lambda *a: calls.append(4))
+    m(x, 4.0, 4.0, (20, 24))
+    assert calls == [4]
+
+
+def test_arbitrary_fold_refuses_non_periodic_grids_and_grids_that_train() -> None:
+    x = torch.randn(1, 16, 5, 6, dtype=torch.float64)
+    m = _arbitrary_with_offset(0.1, 0.1)
+    with torch.no_grad():
+        grid = m.grids((5, 6), 4.0, 4.0, (20, 24), x)[2]
+    assert block_taps(grid, 8, (4.0, 4.0), (40, 48)) is not None
+    bumped = grid.clone()
+    bumped[0, 13, 9, 0] += 0.01  # one output pixel's position moved: the positions no longer repeat
+    assert block_taps(bumped, 8, (4.0, 4.0), (40, 48)) is None
+    assert block_taps(grid.clone().requires_grad_(), 8, (4.0, 4.0), (40, 48)) is None
+    assert block_taps(grid, 8, (4.0, 3.5), (40, 48)) is None  # non-integer scale
+    assert m.grids((5, 6), 4.0, 4.0, (20, 24), x)[2].requires_grad  # with autograd on: the grid path
+    # training: the offset MLP gets its gradient through the x8 branch as before
+    m.train()
+    m(x, 4.0, 4.0, (20, 24)).square().sum().backward()
+    assert m.sa_up.offset.bias.grad is not None and m.sa_up.offset.bias.grad.abs().sum() > 0
+
+
+def test_fold_shuffle_gradcheck() -> None:
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 2 * 16, 3, padding=1).double()
+    taps = torch.softmax(torch.randn(4, 16, dtype=torch.float64), 1)  # x4 shuffle, x2 output phases
+    x = torch.randn(1, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda t, w, b: fold_shuffle(t, _with(conv, w, b), 4, taps, (2.0, 2.0), (6, 7)),
+        (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()),
+    )
+
+
+def _with(conv: torch.nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor) -> torch.nn.Conv2d:
+    clone = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding).double()
+    del clone.weight, clone.bias
+    clone.weight, clone.bias = weight, bias  # type: ignore[assignment]
+    return clone

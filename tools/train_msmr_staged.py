@@ -266,9 +266,9 @@ def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, t
         log("grid " + " ".join(f"x{r['scale']:g}/t{r['t']:g} {r['gain']:+.2f}" for r in rows))
         return scores["grid_mean"]
 
-    best = validate(0)
+    best = score = validate(0)
     torch.save(model.state_dict(), args.out / "best_s3.pt")
-    t3, step, generation = time.time(), 0, 0
+    t3, step, generation, validated = time.time(), 0, 0, 0
     cache: list[tuple[Any, ...]] = []
     while (time.time() - t3) / 60 < args.s3_minutes and not (args.dry_run and step >= 2):
         if not cache:  # insert's inputs do not depend on what this stage trains: one cache per generation
@@ -294,11 +294,13 @@ def train_insert(model: MsMr, bank: ClipBank, data: DataConfig, val: dict[str, t
         if step % 20 == 0:
             log(f"stage3 step {step} loss {loss.item():.4f}")
         if step % args.val_every == 0:
-            score = validate(step)
+            score, validated = validate(step), step
             if score > best:
                 best = score
                 torch.save(model.state_dict(), args.out / "best_s3.pt")
-    if validate(step) < best:
+    if validated != step:  # (a grid validation costs minutes on a CPU: not twice for one step)
+        score = validate(step)
+    if score < best:
         model.load_state_dict(torch.load(args.out / "best_s3.pt", weights_only=True))
         log(f"stage 3 ends with its best grid gain ({best:.3f})")
     else:

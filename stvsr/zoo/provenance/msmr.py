@@ -12,10 +12,6 @@ from typing import Any
 from stvsr.models._registry import WeightSource, register_weights
 from stvsr.zoo.provenance._common import TRAINING_DATA, VID4_COMPARISON, validation, vid4_row
 
-# stvsr's own MsMr rows ran in bfloat16 autocast (CPU time), the CPU default on this machine; against float32 on
-# Vid4 walk, first 13 frames (stvsr evaluate --max-frames 13): fix +0.002 dB, arb +0.058 dB (trained under bf16)
-_BF16 = "bfloat16 autocast (the CPU default here; on walk, 13 frames, float32 scores fix 0.002 dB, arb 0.058 dB lower)"
-
 
 def _held_out(
     psnr: float, keys: float, intermediate: float, previous: float, more: str = "", previous_is: str = "session-1"
@@ -76,7 +72,9 @@ _ZOO: dict[str, dict[str, Any]] = {
             "stage-3 experiment for msmr_arb and benchmarks)",
             "validation_history": "Y-PSNR all / key / intermediate on 2 validation septuplets (frames 10 and 110; bicubic + blend 32.83 / 34.04 / 31.23): step 0 (carried frame, nearest-neighbour start) 30.05 / 30.63 / 29.28; after stage 0 (interpolation fitted) 31.86 / 32.78 / 30.63; stage 1 at 80 / 160 / 240 / 320 / 400 / 480 / 560 steps 34.02 / 34.64 / 35.03 / 35.25 / 35.29 / 35.34 / 35.38; final (step 630, kept) 35.45 / 37.42 / 32.82. Session 10 (warm restart of stage 1; 4 validation septuplets, frames 10 / 60 / 110 / 160, bicubic + blend 31.00 / 33.89 / 27.15): step 0 (the session-5 file) 33.65 / 37.44 / 28.59; step 120 33.71 / 37.53 / 28.63; step 240 33.76 / 37.60 / 28.65; step 360 33.77 / 37.62 / 28.62; step 420 (kept) 33.77 / 37.63 / 28.62",
         },
-        "vid4": vid4_row("these weights", 24.53, 0.6987, (21.55, 25.82, 24.06, 26.67), _BF16 + "; peak RSS 2,583 MiB"),
+        "vid4": vid4_row("these weights", 24.62, 0.7058, (21.68, 25.88, 24.16, 26.77),
+                         "float32 (session 10's CPU has no native bf16; the session-5 file scored 24.53 under bf16 "
+                         "autocast); peak RSS 2,455 MiB"),
         "held_out": _held_out(
             33.77, 37.63, 28.62, 33.65,
             "+2.77 dB over bicubic + blend (keys +3.74, intermediate +1.47); rife_basicvsr on the same septuplets 34.72 "
@@ -145,8 +143,8 @@ for _variant, _info in _ZOO.items():
                 "metrics": [_info["vid4"], *[_info[k] for k in ("held_out", "grid") if k in _info], *VID4_COMPARISON,
                             _PUBLISHED],
                 "weights_note": "one to two hours of CPU training each (a fresh start with the LR frame carried to the upsampler): "
-                "on held-out footage +2.65 dB (fix) / +2.70 dB (arb) over bicubic + linear blend at x4 / x2, on whole "
-                "Vid4 +1.19 / +1.22 dB; below rife_basicvsr (26.46 on Vid4) and the authors' weights (26.87). "
+                "on held-out footage +2.77 dB (fix) / +2.70 dB (arb) over bicubic + linear blend at x4 / x2, on whole "
+                "Vid4 +1.28 / +1.22 dB; below rife_basicvsr (26.46 on Vid4) and the authors' weights (26.87). "
                 "msmr_arb beats bicubic + blend at every cell of scales {2, 2.5, 3, 4} x t {0.25, 0.5, 0.75} on Vid4 "
                 "nonuplets (+0.98 to +3.90 dB), but not at t = 0.25 / 0.75 on the held-out Megamind nonuplets (one "
                 "spans a scene cut, the others uneven motion, where the blend's bias to the nearer key wins and "

@@ -121,7 +121,7 @@ def block_taps(
     Then the result is ``(s_h s_w, r r)`` float64: row ``v s_w + u`` holds the weights of the ``r r``
     phases, and :func:`fold_shuffle` computes the resampled map without the x``r`` map. ``None``
     where that does not hold (non-integer scale, a tap in a neighbouring pixel or outside the map,
-    positions that do not repeat, or no saving: ``s_h s_w >= r r``).
+    positions that do not repeat, no saving: ``s_h s_w >= r r``, or a grid that carries a gradient).
     """
     sh, sw = scale
     # grid.requires_grad: the offsets train, and taps read from the grid would cut their gradient
